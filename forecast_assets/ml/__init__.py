@@ -1,0 +1,1 @@
+"""Spark ML building blocks of the forecast: the window-feature transformer and time-ordered tuning."""

@@ -1,0 +1,22 @@
+"""Resources: Spark, the warehouse (local folder or MinIO), and the IO managers on top of it."""
+
+from __future__ import annotations
+
+from forecast_assets.resources.io_managers import JsonIOManager, SparkModelIOManager, SparkParquetIOManager
+from forecast_assets.resources.spark import spark_resource
+from forecast_assets.resources.storage import Warehouse
+from forecast_assets.settings import DATA_BUCKET, EXPERIMENTS_BUCKET, MODELS_BUCKET, PROCESSED_BUCKET, warehouse_config
+
+
+def build_resources() -> dict:
+    """The resource set for the environment: the same classes, only the warehouse's location differs."""
+    pyspark = spark_resource()
+    warehouse = Warehouse(**warehouse_config())
+    return {
+        "pyspark": pyspark,
+        "warehouse": warehouse,
+        "processed_data_io": SparkParquetIOManager(warehouse=warehouse, pyspark=pyspark, bucket=PROCESSED_BUCKET),
+        "ml_data_io": SparkParquetIOManager(warehouse=warehouse, pyspark=pyspark, bucket=DATA_BUCKET),
+        "ml_models_io": SparkModelIOManager(warehouse=warehouse, pyspark=pyspark, bucket=MODELS_BUCKET),
+        "ml_experiments_io": JsonIOManager(warehouse=warehouse, bucket=EXPERIMENTS_BUCKET),
+    }

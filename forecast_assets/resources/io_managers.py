@@ -1,0 +1,190 @@
+"""IO managers: Spark DataFrames as Parquet, Spark ML models, and small Python objects as JSON.
+
+All three write every materialization to a new version folder (`<asset>/v0007/...`) and only then move
+the asset's pointer (`<asset>/_manifest.json`), so a failed write never replaces what readers load.
+They differ only in how one version is written and read; where it lives is the Warehouse's business.
+"""
+
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+from pyspark.ml.util import DefaultParamsReader
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from forecast_assets.resources.storage import StorageError, Warehouse
+
+MANIFEST = "_manifest.json"
+UNPARTITIONED = "__all__"
+PARTITION_COLUMN = "dagster_partition"  # Spark hides folders that start with "_"
+
+
+class VersionedIOManager(dg.ConfigurableIOManager):
+    """Common part: versioned locations and the manifest that points at each asset's current version."""
+
+    warehouse: Warehouse
+    bucket: str
+
+    # -- manifest --------------------------------------------------------------------------------
+    def _asset_prefix(self, asset_key: dg.AssetKey) -> str:
+        return "/".join(asset_key.path)
+
+    def read_manifest(self, asset_key: dg.AssetKey) -> dict:
+        raw = self.warehouse.read_bytes(self.bucket, f"{self._asset_prefix(asset_key)}/{MANIFEST}")
+        return json.loads(raw) if raw else {"asset": asset_key.to_user_string(), "last_version": 0, "current": {}}
+
+    def _commit(self, asset_key: dg.AssetKey, manifest: dict) -> None:
+        body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        self.warehouse.write_bytes(self.bucket, f"{self._asset_prefix(asset_key)}/{MANIFEST}", body)
+
+    # -- dagster hooks ---------------------------------------------------------------------------
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        self.warehouse.ensure_bucket(self.bucket)
+        manifest = self.read_manifest(context.asset_key)
+        version = manifest["last_version"] + 1
+        prefix = f"{self._asset_prefix(context.asset_key)}/v{version:04d}"
+        partition_keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        written, metadata = self.write_version(context, obj, prefix, partition_keys)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for key, entry in written.items():
+            manifest["current"][key] = {**entry, "version": version, "run_id": context.run_id, "written_at": now}
+        manifest["last_version"] = version
+        self._commit(context.asset_key, manifest)  # the pointer moves last
+        context.add_output_metadata(
+            {"uri": dg.MetadataValue.path(self.warehouse.uri(self.bucket, prefix)), "version": version, **metadata}
+        )
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        asset_key = context.asset_key
+        current = self.read_manifest(asset_key)["current"]
+        if context.has_asset_partitions:
+            keys = list(context.asset_partition_keys)
+            entries = [current[k] for k in keys if k in current]
+            if not entries:
+                raise StorageError(
+                    f"no stored partition of {asset_key.to_user_string()} among {keys[0]}..{keys[-1]} "
+                    f"in {self.warehouse.uri(self.bucket, self._asset_prefix(asset_key))}: materialize it first"
+                )
+            if len(entries) < len(keys):
+                context.log.info(f"{asset_key.to_user_string()}: {len(entries)} of {len(keys)} partitions stored")
+        else:
+            if UNPARTITIONED not in current:
+                raise StorageError(
+                    f"{asset_key.to_user_string()} has no stored version in "
+                    f"{self.warehouse.uri(self.bucket, self._asset_prefix(asset_key))}: materialize it first"
+                )
+            entries = [current[UNPARTITIONED]]
+        return self.read_version(context, [self.warehouse.uri(self.bucket, e["key"]) for e in entries if e["key"]])
+
+    def load_current(self, asset_key: dg.AssetKey) -> Any | None:
+        """The asset's current version, outside of an input (e.g. the model serving before this run)."""
+        entry = self.read_manifest(asset_key)["current"].get(UNPARTITIONED)
+        return None if entry is None else self.read_version(None, [self.warehouse.uri(self.bucket, entry["key"])])
+
+    # -- what differs between formats ------------------------------------------------------------
+    def write_version(
+        self, context: dg.OutputContext, obj: Any, prefix: str, partition_keys: list[str] | None
+    ) -> tuple[dict[str, dict], dict]:
+        """Write `obj` under `prefix`; return {partition key: {"key": object key, ...}} and metadata."""
+        raise NotImplementedError
+
+    def read_version(self, context: dg.InputContext | None, uris: list[str]) -> Any:
+        raise NotImplementedError
+
+    def _size(self, prefix: str) -> int:
+        return sum(o.size for o in self.warehouse.list_objects(self.bucket, prefix + "/"))
+
+
+class SparkParquetIOManager(VersionedIOManager):
+    """Spark DataFrames as Parquet. A time-partitioned asset gets one folder per partition, found from
+    the asset's `partition_expr` metadata (the date column), so a backfill range is written in one pass."""
+
+    pyspark: LazyPySparkResource
+
+    def write_version(self, context, obj: DataFrame, prefix, partition_keys):
+        uri = self.warehouse.uri(self.bucket, prefix)
+        spark = self.pyspark.spark_session
+        if partition_keys is None:
+            obj.write.mode("overwrite").parquet(uri)
+            rows = spark.read.parquet(uri).count()
+            return {UNPARTITIONED: {"key": prefix, "rows": rows}}, {
+                "row_count": rows,
+                "dagster/row_count": rows,
+                "dagster/column_schema": _table_schema(obj),
+            }
+
+        column = (context.definition_metadata or {}).get("partition_expr")
+        if not column:
+            raise dg.DagsterInvariantViolationError(
+                f"{context.asset_key.to_user_string()} is partitioned: give it metadata partition_expr"
+            )
+        partitions_def = context.asset_partitions_def
+        label = None
+        for key in partition_keys:
+            window = partitions_def.time_window_for_partition_key(key)
+            inside = (F.col(column) >= F.lit(window.start.date())) & (F.col(column) < F.lit(window.end.date()))
+            label = F.when(inside, F.lit(key)) if label is None else label.when(inside, F.lit(key))
+        tagged = obj.withColumn(PARTITION_COLUMN, label).filter(F.col(PARTITION_COLUMN).isNotNull())
+        tagged.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(uri)
+        counts = {}
+        if self.warehouse.list_objects(self.bucket, prefix + "/"):  # nothing at all is written for no rows
+            # Partition discovery would type the folder names (dates): read them back as the keys they are.
+            stored = spark.read.parquet(uri).groupBy(F.col(PARTITION_COLUMN).cast("string").alias("key"))
+            counts = {r["key"]: r["count"] for r in stored.count().collect()}
+        written = {
+            key: {"key": f"{prefix}/{PARTITION_COLUMN}={key}" if counts.get(key) else None, "rows": counts.get(key, 0)}
+            for key in partition_keys
+        }
+        total = sum(counts.values())
+        metadata = {
+            "row_count": total,
+            "dagster/row_count": total,
+            "partitions_written": len(partition_keys),
+            "empty_partitions": sum(1 for k in partition_keys if not counts.get(k)),
+            "dagster/column_schema": _table_schema(obj),
+        }
+        return written, metadata
+
+    def read_version(self, context, uris: list[str]) -> DataFrame:
+        return self.pyspark.spark_session.read.parquet(*uris)
+
+
+class SparkModelIOManager(VersionedIOManager):
+    """Spark ML models (any class, Python-defined pipeline stages included) through MLWriter/MLReader."""
+
+    pyspark: LazyPySparkResource
+
+    def write_version(self, context, obj, prefix, partition_keys):
+        obj.write().overwrite().save(self.warehouse.uri(self.bucket, prefix))
+        return {UNPARTITIONED: {"key": prefix}}, {
+            "model_class": type(obj).__name__,
+            "size_bytes": self._size(prefix),
+        }
+
+    def read_version(self, context, uris: list[str]):
+        (uri,) = uris
+        return DefaultParamsReader.loadParamsInstance(uri, self.pyspark.spark_session)
+
+
+class JsonIOManager(VersionedIOManager):
+    """Small Python objects as JSON documents, readable in the MinIO console."""
+
+    def write_version(self, context, obj, prefix, partition_keys):
+        key = f"{prefix}.json"
+        body = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
+        self.warehouse.write_bytes(self.bucket, key, body)
+        return {UNPARTITIONED: {"key": key}}, {"size_bytes": len(body)}
+
+    def read_version(self, context, uris: list[str]):
+        (uri,) = uris
+        return json.loads(self.warehouse.read_bytes(self.bucket, self.warehouse.key_of(self.bucket, uri)))
+
+
+def _table_schema(df: DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, f.dataType.simpleString()) for f in df.schema.fields])

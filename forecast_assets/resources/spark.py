@@ -1,0 +1,10 @@
+"""Spark through dagster-pyspark: one lazily started session per run process."""
+
+from dagster_pyspark import LazyPySparkResource
+
+from forecast_assets.settings import spark_config
+
+
+def spark_resource() -> LazyPySparkResource:
+    # Lazy: loading the definitions (UI, daemon, tests) starts no JVM; the first step that asks does.
+    return LazyPySparkResource(spark_config=spark_config())

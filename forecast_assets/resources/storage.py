@@ -1,0 +1,180 @@
+"""The warehouse: the original design's buckets, as MinIO buckets or as folders of a local warehouse.
+
+One resource serves both; only configuration differs (see settings.py). Spark reads and writes through
+`uri()` (`file://...` or `s3a://...`); small objects (manifests, JSON reports, landing listings) go
+through boto3 via dagster-aws's S3Resource, or through the file system.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
+
+
+class StorageError(RuntimeError):
+    """A storage call failed; the message names the endpoint, bucket and key."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    version: str  # changes whenever the content changes (S3 ETag, or size+mtime on a folder)
+    modified: datetime
+
+
+class Warehouse(S3Resource):
+    """Where every artifact lives. `root_uri` is `file:///abs/folder` (embedded default) or `s3a://` (MinIO)."""
+
+    root_uri: str
+    _client: Any = PrivateAttr(default=None)
+    _known_buckets: set = PrivateAttr(default_factory=set)
+
+    @classmethod
+    def _is_dagster_maintained(cls) -> bool:
+        return False
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root_uri.startswith("s3a://")
+
+    @property
+    def location(self) -> str:
+        return self.endpoint_url if self.is_s3 else self.root_uri
+
+    def uri(self, bucket: str, key: str = "") -> str:
+        """The URI Spark reads and writes for `bucket/key`."""
+        key = _safe_key(key)
+        if self.is_s3:
+            return f"s3a://{bucket}/{key}"
+        return f"{self.root_uri.rstrip('/')}/{bucket}/{key}"
+
+    def key_of(self, bucket: str, uri: str) -> str:
+        """The inverse of uri(): the key of a URI inside `bucket`."""
+        prefix = self.uri(bucket, "")
+        if not uri.startswith(prefix):
+            raise StorageError(f"{uri} is not inside bucket {bucket} at {self.location}")
+        return uri[len(prefix) :]
+
+    # -- small objects ---------------------------------------------------------------------------
+    def _path(self, bucket: str, key: str) -> Path:
+        return Path(self.root_uri.removeprefix("file://")) / bucket / _safe_key(key)
+
+    def _s3(self):
+        if self._client is None:
+            self._client = self.get_client()
+        return self._client
+
+    def _fail(self, action: str, bucket: str, key: str, error: Exception) -> StorageError:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
+        hint = {
+            "InvalidAccessKeyId": "the access key is not known to the server (check AWS_ACCESS_KEY_ID)",
+            "SignatureDoesNotMatch": "the secret key is wrong (check AWS_SECRET_ACCESS_KEY)",
+            "AccessDenied": "the credentials may not use this bucket",
+            "EndpointConnectionError": "nothing answers at the endpoint (is MinIO running?)",
+        }.get(code, str(error))
+        return StorageError(f"cannot {action} s3://{bucket}/{key} at {self.location}: {code}: {hint}")
+
+    def ensure_bucket(self, bucket: str) -> None:
+        """Create the bucket (or folder) when missing; harmless when it exists."""
+        if bucket in self._known_buckets:
+            return
+        if not self.is_s3:
+            self._path(bucket, "").mkdir(parents=True, exist_ok=True)
+        else:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            client = self._s3()
+            try:
+                client.head_bucket(Bucket=bucket)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                    raise self._fail("open bucket", bucket, "", error) from None
+                try:
+                    client.create_bucket(Bucket=bucket)
+                except ClientError as create_error:
+                    code = create_error.response.get("Error", {}).get("Code")
+                    if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise self._fail("create bucket", bucket, "", create_error) from None
+            except BotoCoreError as error:
+                raise self._fail("open bucket", bucket, "", error) from None
+        self._known_buckets.add(bucket)
+
+    def read_bytes(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
+        if not self.is_s3:
+            path = self._path(bucket, key)
+            return path.read_bytes() if path.exists() else None
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self._s3().get_object(Bucket=bucket, Key=_safe_key(key))["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._fail("read", bucket, key, error) from None
+        except BotoCoreError as error:
+            raise self._fail("read", bucket, key, error) from None
+
+    def write_bytes(self, bucket: str, key: str, data: bytes) -> None:
+        """Write an object whole: readers see the old bytes or the new ones, never a part."""
+        self.ensure_bucket(bucket)
+        if not self.is_s3:
+            path = self._path(bucket, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._s3().put_object(Bucket=bucket, Key=_safe_key(key), Body=data)
+        except (BotoCoreError, ClientError) as error:
+            raise self._fail("write", bucket, key, error) from None
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[StoredObject]:
+        """Every object under `prefix`, sorted by key (hidden `.`/`_` files of the local store left out)."""
+        if not self.is_s3:
+            base = self._path(bucket, "")
+            if not base.exists():
+                return []
+            found = []
+            for path in sorted(base.rglob("*")):
+                key = path.relative_to(base).as_posix()
+                if not path.is_file() or not key.startswith(prefix) or path.name.startswith((".", "_")):
+                    continue
+                stat = path.stat()
+                modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+                found.append(StoredObject(key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}", modified))
+            return found
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self.ensure_bucket(bucket)
+        found = []
+        try:
+            for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    found.append(
+                        StoredObject(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"])
+                    )
+        except (BotoCoreError, ClientError) as error:
+            raise self._fail("list", bucket, prefix, error) from None
+        return sorted(found, key=lambda o: o.key)
+
+
+def _safe_key(key: str) -> str:
+    """Refuse keys that could address something outside the bucket."""
+    parts = key.split("/")
+    if key.startswith("/") or any(part in ("..", ".") for part in parts) or "\\" in key or "\x00" in key:
+        raise StorageError(f"refusing unsafe object key {key!r}")
+    return key
+
