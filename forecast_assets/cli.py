@@ -1,7 +1,7 @@
 """Helpers for `make run`: the partition range of the demo, and a summary of the latest run.
 
-  python -m forecast_assets.cli demo-range-tags   # run tags for one run over the last DEMO_WEEKS weeks
-  python -m forecast_assets.cli summary           # what the latest ml_pipeline run produced
+python -m forecast_assets.cli demo-range-tags   # run tags for one run over the last DEMO_WEEKS weeks
+python -m forecast_assets.cli summary           # what the latest ml_pipeline run produced
 """
 
 import json
@@ -43,7 +43,9 @@ def summary(instance: dg.DagsterInstance) -> str:
         for group in ("models", "baselines"):
             for name, entry in report[group].items():
                 m = entry["metrics"]
-                lines.append(f"  {name:<20}{m['rmse']:>10.3f}{m['mae']:>10.3f}{m['r2']:>8.3f}{m['wape']:>8.3f}{m['mase']:>8.3f}")
+                lines.append(
+                    f"  {name:<20}{m['rmse']:>10.3f}{m['mae']:>10.3f}{m['r2']:>8.3f}{m['wape']:>8.3f}{m['mase']:>8.3f}"
+                )
     production = _metadata(instance, "production_model")
     if production:
         lines.append(
@@ -60,7 +62,9 @@ def summary(instance: dg.DagsterInstance) -> str:
     drift = _metadata(instance, "drift_score")
     if drift:
         verdict = "DRIFT" if drift.get("drifted") else "no drift"
-        lines.append(f"drift: {verdict} (score {drift.get('drift_score'):.2f}; drifted columns: {drift.get('drifted_columns')})")
+        lines.append(
+            f"drift: {verdict} (score {drift.get('drift_score'):.2f}; drifted columns: {drift.get('drifted_columns')})"
+        )
     forecast = _metadata(instance, "sales_forecast")
     if forecast:
         lines.append(f"forecast: {forecast.get('products')} products for {forecast.get('forecast_date')}")

@@ -1,7 +1,5 @@
 """The one Definitions object of the code location: assets, checks, jobs and resources."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from forecast_assets.assets.evaluation import best_model_beats_seasonal_naive, model_comparison, production_model
@@ -12,9 +10,13 @@ from forecast_assets.assets.training import candidate_assets
 from forecast_assets.jobs import ml_pipeline
 from forecast_assets.resources import build_resources
 
-defs = dg.Definitions(
-    assets=[raw_sales, features, *candidate_assets, model_comparison, production_model, sales_forecast, drift_score],
-    asset_checks=[best_model_beats_seasonal_naive],
-    jobs=[ml_pipeline],
-    resources=build_resources(),
-)
+ASSETS = [raw_sales, features, *candidate_assets, model_comparison, production_model, sales_forecast, drift_score]
+CHECKS = [best_model_beats_seasonal_naive]
+
+
+def build_defs() -> dg.Definitions:
+    """Definitions for the current environment (settings.py reads it when resources are built)."""
+    return dg.Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[ml_pipeline], resources=build_resources())
+
+
+defs = build_defs()

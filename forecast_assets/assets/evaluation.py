@@ -1,6 +1,5 @@
 """Evaluation: every candidate and two baselines on the time-ordered holdout; promotion of the best."""
 
-
 import dagster as dg
 import pandas as pd
 from pyspark.ml import PipelineModel
@@ -44,9 +43,14 @@ def model_comparison(context: dg.AssetExecutionContext, feature_dataset: DataFra
     frame = holdout.select("produto", "forecast_date", "target", *BASELINES.values(), *models).toPandas()
     for baseline, column in BASELINES.items():
         frame[baseline] = frame[column]
-    scale = feature_dataset.filter(F.col("split") == TRAIN).agg(F.avg(F.abs(F.col("target") - F.col("lag_7")))).first()[0]
+    scale = (
+        feature_dataset.filter(F.col("split") == TRAIN).agg(F.avg(F.abs(F.col("target") - F.col("lag_7")))).first()[0]
+    )
 
-    scores = {name: forecast_metrics(frame["target"].to_numpy(), frame[name].to_numpy(), scale) for name in models + list(BASELINES)}
+    scores = {
+        name: forecast_metrics(frame["target"].to_numpy(), frame[name].to_numpy(), scale)
+        for name in models + list(BASELINES)
+    }
     best = min(models, key=lambda name: scores[name]["rmse"])
     importances = {
         _model_name(asset_name): dict(zip(FEATURE_COLUMNS, map(float, model.featureImportances.toArray()), strict=True))
@@ -54,12 +58,24 @@ def model_comparison(context: dg.AssetExecutionContext, feature_dataset: DataFra
         if hasattr(model, "featureImportances")
     }
     dataset_meta = context.instance.get_latest_materialization_event(dg.AssetKey("feature_dataset"))
-    lineage = {k: v.value for k, v in dataset_meta.asset_materialization.metadata.items() if k in ("sales_range", "holdout_start", "version")} if dataset_meta else {}
+    lineage = (
+        {
+            k: v.value
+            for k, v in dataset_meta.asset_materialization.metadata.items()
+            if k in ("sales_range", "holdout_start", "version")
+        }
+        if dataset_meta
+        else {}
+    )
     report = {
         "run_id": context.run_id,
         "best_model": best,
         "metric_for_selection": "rmse",
-        "holdout": {"rows": len(frame), "first_date": str(frame["forecast_date"].min()), "last_date": str(frame["forecast_date"].max())},
+        "holdout": {
+            "rows": len(frame),
+            "first_date": str(frame["forecast_date"].min()),
+            "last_date": str(frame["forecast_date"].max()),
+        },
         "mase_scale_seasonal_naive_train_mae": scale,
         "feature_dataset": lineage,
         "models": {
@@ -78,7 +94,8 @@ def model_comparison(context: dg.AssetExecutionContext, feature_dataset: DataFra
     table = pd.DataFrame(scores).T[["rmse", "mae", "r2", "wape", "mase"]]
     table.attrs["models"] = models
     sections = [
-        f"**Best model: {best}** (holdout rmse {scores[best]['rmse']:.3f}; seasonal naive {scores['seasonal_naive']['rmse']:.3f})",
+        f"**Best model: {best}** (holdout rmse {scores[best]['rmse']:.3f}; "
+        f"seasonal naive {scores['seasonal_naive']['rmse']:.3f})",
         table.round(4).to_markdown(),
         plots.metric_bars(table),
         plots.predicted_vs_actual(frame, models + ["seasonal_naive"]),

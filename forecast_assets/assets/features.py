@@ -1,6 +1,5 @@
 """Features: the fitted `feature_pipeline` (a Spark PipelineModel) and the `feature_dataset` it makes."""
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -84,10 +83,17 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
         "holdout_start": str(holdout_start),
         "holdout_weeks": config.holdout_weeks,
     }
-    yield dg.Output(pipeline_model, output_name="feature_pipeline", metadata={**lineage, "stages": len(pipeline_model.stages)})
+    yield dg.Output(
+        pipeline_model, output_name="feature_pipeline", metadata={**lineage, "stages": len(pipeline_model.stages)}
+    )
     yield dg.Output(
         dataset,
         output_name="feature_dataset",
-        metadata={**lineage, "train_rows": counts[TRAIN], "holdout_rows": counts[HOLDOUT], "features": ", ".join(FEATURE_COLUMNS)},
+        metadata={
+            **lineage,
+            "train_rows": counts[TRAIN],
+            "holdout_rows": counts[HOLDOUT],
+            "features": ", ".join(FEATURE_COLUMNS),
+        },
     )
     dataset.unpersist()

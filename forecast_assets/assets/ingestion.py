@@ -1,12 +1,11 @@
 """Ingestion: sales files from the landing area (`raw-data`) -> the weekly `raw_sales` partitions."""
 
-
 import io
 from datetime import timedelta
 
 import dagster as dg
-from pydantic import Field
 from dagster_pyspark import LazyPySparkResource
+from pydantic import Field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -38,13 +37,12 @@ class IngestionConfig(dg.Config):
 
 def landed_sales_files(warehouse: Warehouse, prefix: str = "") -> list[StoredObject]:
     """Every CSV or Parquet sales file in the landing area, demo files included."""
-    return [
-        o for o in warehouse.list_objects(LANDING_BUCKET, prefix) if o.key.lower().endswith(SALES_SUFFIXES)
-    ]
+    return [o for o in warehouse.list_objects(LANDING_BUCKET, prefix) if o.key.lower().endswith(SALES_SUFFIXES)]
 
 
 def read_sales_files(spark: SparkSession, warehouse: Warehouse, files: list[StoredObject]) -> DataFrame:
     """The files' rows in the sales schema, with the file each row came from."""
+
     def uris(suffix: str) -> list[str]:
         return [warehouse.uri(LANDING_BUCKET, f.key) for f in files if f.key.lower().endswith(suffix)]
 

@@ -1,6 +1,5 @@
 """Monitoring: the next-day `sales_forecast` from the production model, and `drift_score`."""
 
-
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -18,15 +17,24 @@ DRIFT_COLUMNS = [c for c in WINDOW_FEATURES.feature_columns() if c not in ("day_
 
 
 @dg.asset(group_name="monitoring", io_manager_key="ml_data_io", kinds={"spark", "parquet"})
-def sales_forecast(context: dg.AssetExecutionContext, production_model: PipelineModel, raw_sales: DataFrame) -> dg.Output[DataFrame]:
+def sales_forecast(
+    context: dg.AssetExecutionContext, production_model: PipelineModel, raw_sales: DataFrame
+) -> dg.Output[DataFrame]:
     """Tomorrow's sales for every product: the production model (feature pipeline + regressor) applied to
     the latest stored `raw_sales` history, through exactly the code path used in training."""
     last_day = raw_sales.agg(F.max("data_venda")).first()[0]
-    history = raw_sales.filter(F.col("data_venda") > F.lit(last_day - timedelta(days=WINDOW_FEATURES.history_days() + 7)))
+    history = raw_sales.filter(
+        F.col("data_venda") > F.lit(last_day - timedelta(days=WINDOW_FEATURES.history_days() + 7))
+    )
     forecast = (
         production_model.transform(history)
         .filter(F.col("data_venda") == F.lit(last_day))
-        .select("produto", "categoria_valor", "forecast_date", F.greatest(F.col("prediction"), F.lit(0.0)).alias("forecast_valor_total"))
+        .select(
+            "produto",
+            "categoria_valor",
+            "forecast_date",
+            F.greatest(F.col("prediction"), F.lit(0.0)).alias("forecast_valor_total"),
+        )
         .orderBy("produto")
         .cache()
     )
@@ -57,9 +65,11 @@ def drift_score(
     column, an overall score (share of drifted columns) and verdict. Stored as JSON in ml-experiments."""
     limits = DriftThresholds(config.ks_statistic_threshold, config.psi_threshold, config.drifted_share_threshold)
     # The production pipeline without its window stage: feature_dataset already holds the window features.
-    scored = PipelineModel(stages=production_model.stages[1:]).transform(
-        feature_dataset.drop("produto_idx", "categoria_idx", "features", "split")
-    ).join(feature_dataset.select("produto", "forecast_date", "split"), ["produto", "forecast_date"])
+    scored = (
+        PipelineModel(stages=production_model.stages[1:])
+        .transform(feature_dataset.drop("produto_idx", "categoria_idx", "features", "split"))
+        .join(feature_dataset.select("produto", "forecast_date", "split"), ["produto", "forecast_date"])
+    )
     last = feature_dataset.agg(F.max("forecast_date")).first()[0]
     current_start = last - timedelta(days=config.current_window_days - 1)
     columns = [*DRIFT_COLUMNS, "prediction"]

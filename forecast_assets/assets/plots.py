@@ -24,7 +24,9 @@ def metric_bars(metrics: pd.DataFrame) -> str:
     names = ["rmse", "mae", "wape", "mase"]
     figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2))
     for axis, name in zip(axes, names, strict=True):
-        metrics[name].plot.bar(ax=axis, color=["#4477aa" if k in metrics.attrs["models"] else "#bbbbbb" for k in metrics.index])
+        metrics[name].plot.bar(
+            ax=axis, color=["#4477aa" if k in metrics.attrs["models"] else "#bbbbbb" for k in metrics.index]
+        )
         axis.set_title(name.upper())
         axis.tick_params(axis="x", labelrotation=45)
     return as_markdown_image(figure, "metrics")

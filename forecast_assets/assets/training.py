@@ -1,6 +1,5 @@
 """Training: three candidate regressors, each tuned by time-ordered cross-validation on the training split."""
 
-
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +42,9 @@ class Candidate:
 def _trees(cls):
     # Settings that fit a few hundred thousand rows in the driver's memory: cached node ids, a larger
     # histogram budget for deep trees, and enough bins for the product index.
-    return lambda: cls(featuresCol="features", labelCol="target", seed=42, maxBins=64, cacheNodeIds=True, maxMemoryInMB=512)
+    return lambda: cls(
+        featuresCol="features", labelCol="target", seed=42, maxBins=64, cacheNodeIds=True, maxMemoryInMB=512
+    )
 
 
 CANDIDATES = (

@@ -86,7 +86,9 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
 
         features = [before(k).alias(f"lag_{k}") for k in lags]
         features += [F.avg(value).over(by_day.rowsBetween(1 - n, 0)).alias(f"ma_{n}") for n in windows]
-        features += [mean_of([before(7 * w) for w in range(1, k + 1)]).alias(f"same_weekday_{k}w") for k in weekday_windows]
+        features += [
+            mean_of([before(7 * w) for w in range(1, k + 1)]).alias(f"same_weekday_{k}w") for k in weekday_windows
+        ]
         rows = series.select(
             "produto",
             "categoria_valor",

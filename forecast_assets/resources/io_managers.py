@@ -5,7 +5,6 @@ the asset's pointer (`<asset>/_manifest.json`), so a failed write never replaces
 They differ only in how one version is written and read; where it lives is the Warehouse's business.
 """
 
-
 import json
 from datetime import UTC, datetime
 from typing import Any

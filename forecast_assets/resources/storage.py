@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
@@ -163,9 +162,7 @@ class Warehouse(S3Resource):
         try:
             for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    found.append(
-                        StoredObject(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"])
-                    )
+                    found.append(StoredObject(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"]))
         except (BotoCoreError, ClientError) as error:
             raise self._fail("list", bucket, prefix, error) from None
         return sorted(found, key=lambda o: o.key)
@@ -177,4 +174,3 @@ def _safe_key(key: str) -> str:
     if key.startswith("/") or any(part in ("..", ".") for part in parts) or "\\" in key or "\x00" in key:
         raise StorageError(f"refusing unsafe object key {key!r}")
     return key
-

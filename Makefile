@@ -1,0 +1,59 @@
+# forecast_assets: `make run` (the whole graph on the embedded default) and `make test` (the suite,
+# real Spark and a real MinIO). Both set up what they need first and are safe to run again.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export FORECAST_CACHE ?= $(HOME)/.cache/forecast_assets
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::UserWarning
+
+# Spark's S3A jars, fetched into the cache only when MinIO storage is selected.
+S3A_JARS = $$( [ "$${FORECAST_STORAGE:-local}" = minio ] && PYTHON=$(PY) scripts/fetch-s3a-jars.sh )
+
+.PHONY: help setup run dev test minio lint bench bench-peer clean
+
+help:
+	@echo "make run    set up, then materialize the whole graph on the embedded default and print a summary"
+	@echo "make dev    the Dagster UI (and daemon) on the same DAGSTER_HOME"
+	@echo "make test   set up, then run the whole test suite (real Spark, real MinIO)"
+	@echo "make minio  a local MinIO server for trying the MinIO storage by hand"
+	@echo "make lint   ruff"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+
+run: setup
+	FORECAST_S3A_JARS="$(S3A_JARS)" $(VENV)/bin/dagster job execute -m forecast_assets -j ml_pipeline \
+		--tags "$$($(PY) -m forecast_assets.cli demo-range-tags)"
+	@echo
+	@$(PY) -m forecast_assets.cli summary
+
+dev: setup
+	FORECAST_S3A_JARS="$(S3A_JARS)" $(VENV)/bin/dagster dev -w workspace.yaml
+
+test: setup
+	MINIO_BIN="$$(scripts/build-minio.sh)" \
+	FORECAST_S3A_JARS="$$(PYTHON=$(PY) scripts/fetch-s3a-jars.sh)" \
+	$(VENV)/bin/pytest
+
+minio: setup
+	scripts/minio-server.sh
+
+lint: setup
+	$(VENV)/bin/ruff check forecast_assets forecast_assets_tests bench
+	$(VENV)/bin/ruff format --check forecast_assets forecast_assets_tests bench
+
+clean:
+	rm -rf warehouse $(DAGSTER_HOME)

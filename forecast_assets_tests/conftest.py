@@ -1,0 +1,116 @@
+"""Fixtures: one real MinIO server and one Spark session (with S3A) for the whole suite."""
+
+import os
+import subprocess
+import sys
+
+import boto3
+import dagster as dg
+import pytest
+from pyspark.sql import SparkSession
+
+from forecast_assets import settings
+from forecast_assets.definitions import build_defs
+from forecast_assets_tests.minio_server import REPO, new_server, remove
+
+TEST_RUN_CONFIG = {
+    "ops": {
+        "features": {"config": {"holdout_weeks": 2}},
+        **{
+            name: {"config": {"profile": "small", "cv_folds": 2, "parallelism": 1}}
+            for name in ("random_forest_model", "linear_regression_model", "gradient_boosting_model")
+        },
+    }
+}
+TEST_WEEKS = ("2025-06-02", "2025-10-13")  # 20 weekly partitions: enough history for every feature
+
+
+def range_tags(first: str = TEST_WEEKS[0], last: str = TEST_WEEKS[1]) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def s3a_jars() -> str:
+    if os.environ.get("FORECAST_S3A_JARS"):
+        return os.environ["FORECAST_S3A_JARS"]
+    script = REPO / "scripts" / "fetch-s3a-jars.sh"
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run([str(script)], check=True, capture_output=True, text=True, env=env).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def minio():
+    server = new_server()
+    server.start()
+    yield server
+    remove(server)
+
+
+@pytest.fixture(scope="session")
+def spark(minio):
+    """The suite's one Spark session. S3A takes credentials from the environment the JVM starts with."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID=minio.access_key, AWS_SECRET_ACCESS_KEY=minio.secret_key, FORECAST_S3A_JARS=s3a_jars()
+    )
+    builder = SparkSession.builder
+    config = {
+        **settings.spark_config(),
+        **settings.s3a_config(minio.endpoint),
+        "spark.driver.memory": "3g",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.app.name": "forecast_assets_tests",
+    }
+    for key, value in config.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def local_defs(spark, tmp_path, monkeypatch) -> dg.Definitions:
+    """Definitions on the embedded default: a fresh local warehouse folder."""
+    monkeypatch.setenv("FORECAST_STORAGE", "local")
+    monkeypatch.setenv("FORECAST_WAREHOUSE", str(tmp_path / "warehouse"))
+    return build_defs()
+
+
+def empty_buckets(server) -> None:
+    s3 = boto3.resource(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name=settings.S3_REGION,
+    )
+    for bucket in s3.buckets.all():
+        bucket.objects.all().delete()
+
+
+@pytest.fixture
+def minio_env(spark, minio, monkeypatch):
+    """Environment that selects MinIO storage, on empty buckets."""
+    monkeypatch.setenv("FORECAST_STORAGE", "minio")
+    monkeypatch.setenv("FORECAST_S3_ENDPOINT", minio.endpoint)
+    empty_buckets(minio)
+    return minio
+
+
+@pytest.fixture
+def minio_defs(minio_env) -> dg.Definitions:
+    return build_defs()
+
+
+def materialize_graph(defs: dg.Definitions, run_config: dict | None = None, tags: dict | None = None, **kwargs):
+    """Every asset and check of `defs`, in process, over the test weeks (one run for the whole range)."""
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=defs.resources,
+        run_config=run_config or TEST_RUN_CONFIG,
+        tags=tags or range_tags(),
+        **kwargs,
+    )
+
+
+def load_current(defs: dg.Definitions, io_manager_key: str, asset: str):
+    return defs.resources[io_manager_key].load_current(dg.AssetKey(asset))

@@ -1,0 +1,97 @@
+"""A real MinIO server for the tests: 127.0.0.1, a free port, a temporary data folder, fresh credentials."""
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def minio_binary() -> str:
+    """$MINIO_BIN (set by `make test`), or the pinned build from the cache (built once when missing)."""
+    if os.environ.get("MINIO_BIN"):
+        return os.environ["MINIO_BIN"]
+    return subprocess.run(
+        [str(REPO / "scripts" / "build-minio.sh")], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@dataclass
+class MinioServer:
+    binary: str
+    data_dir: str
+    port: int
+    access_key: str
+    secret_key: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key}
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "server",
+                self.data_dir,
+                "--address",
+                f"127.0.0.1:{self.port}",
+                "--console-address",
+                f"127.0.0.1:{free_port()}",
+                "--quiet",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"MinIO exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/minio/health/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"MinIO did not get ready on {self.endpoint} within 60 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def new_server() -> MinioServer:
+    return MinioServer(
+        binary=minio_binary(),
+        data_dir=tempfile.mkdtemp(prefix="forecast-minio-"),
+        port=free_port(),
+        access_key="test-" + secrets.token_hex(4),
+        secret_key=secrets.token_urlsafe(24),
+    )
+
+
+def remove(server: MinioServer) -> None:
+    server.stop()
+    shutil.rmtree(server.data_dir, ignore_errors=True)

@@ -1,0 +1,22 @@
+"""`ml_pipeline` as a reconstructable job, so tests can re-execute a failed run from its failure."""
+
+import dagster as dg
+
+from forecast_assets.definitions import build_defs
+from forecast_assets_tests.conftest import TEST_RUN_CONFIG
+
+
+def ml_pipeline_job() -> dg.JobDefinition:
+    return build_defs().resolve_job_def("ml_pipeline")
+
+
+def run(instance: dg.DagsterInstance, tags: dict) -> dg.ExecutionResult:
+    return dg.execute_job(dg.reconstructable(ml_pipeline_job), instance=instance, run_config=TEST_RUN_CONFIG, tags=tags)
+
+
+def reexecute_from_failure(instance: dg.DagsterInstance, run_id: str) -> dg.ExecutionResult:
+    return dg.execute_job(
+        dg.reconstructable(ml_pipeline_job),
+        instance=instance,
+        reexecution_options=dg.ReexecutionOptions.from_failure(run_id, instance),
+    )

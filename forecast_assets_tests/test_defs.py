@@ -1,0 +1,52 @@
+"""The code location loads whole: every asset, check and job resolves, and loading starts no JVM."""
+
+import subprocess
+import sys
+
+from forecast_assets import defs
+from forecast_assets_tests.minio_server import REPO
+
+EXPECTED_GROUPS = {
+    "raw_sales": "ingestion",
+    "feature_pipeline": "features",
+    "feature_dataset": "features",
+    "random_forest_model": "training",
+    "linear_regression_model": "training",
+    "gradient_boosting_model": "training",
+    "model_comparison": "evaluation",
+    "production_model": "evaluation",
+    "sales_forecast": "monitoring",
+    "drift_score": "monitoring",
+}
+
+
+def test_every_asset_resolves_with_its_group():
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups == EXPECTED_GROUPS
+    assert graph.get(next(k for k in graph.get_all_asset_keys() if k.path == ["raw_sales"])).partitions_def
+
+
+def test_checks_and_job_resolve():
+    graph = defs.resolve_asset_graph()
+    checks = {key.name for key in graph.asset_check_keys}
+    assert "best_model_beats_seasonal_naive" in checks
+    job = defs.resolve_job_def("ml_pipeline")
+    assert job.executor_def.name == "in_process"
+    assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(EXPECTED_GROUPS)
+    repository = defs.get_repository_def()
+    for schedule in repository.schedule_defs:
+        assert schedule.job_name in {job.name for job in repository.get_all_jobs()}
+    for sensor in repository.sensor_defs:
+        assert sensor.name
+
+
+def test_loading_the_definitions_starts_no_jvm():
+    code = (
+        "import forecast_assets, pyspark;"
+        "from pyspark import SparkContext;"
+        "forecast_assets.defs.resolve_asset_graph();"
+        "assert SparkContext._gateway is None and SparkContext._active_spark_context is None; print('ok')"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert completed.stdout.strip() == "ok", completed.stderr[-2000:]

@@ -1,0 +1,212 @@
+"""Every asset in a real MinIO server: bucket layout, round trips, landing uploads, bad credentials, outages."""
+
+import json
+
+import boto3
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from forecast_assets import settings
+from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.definitions import build_defs
+from forecast_assets.resources.storage import StorageError, Warehouse
+from forecast_assets_tests.conftest import TEST_RUN_CONFIG, load_current, materialize_graph, range_tags
+
+# Where each asset lives: the original design's buckets.
+LAYOUT = {
+    "processed-data": ["raw_sales"],
+    "ml-data": ["feature_dataset", "sales_forecast"],
+    "ml-models": [
+        "feature_pipeline",
+        "random_forest_model",
+        "linear_regression_model",
+        "gradient_boosting_model",
+        "production_model",
+    ],
+    "ml-experiments": ["model_comparison", "drift_score"],
+}
+
+
+def s3_client(server):
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name=settings.S3_REGION,
+    )
+
+
+def keys(server, bucket: str) -> list[str]:
+    pages = s3_client(server).get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@pytest.fixture(scope="module")
+def minio_graph(spark, minio):
+    """The whole graph materialized once with MinIO storage, shared by this module's round-trip tests."""
+    from forecast_assets_tests.conftest import empty_buckets
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FORECAST_STORAGE", "minio")
+        env.setenv("FORECAST_S3_ENDPOINT", minio.endpoint)
+        empty_buckets(minio)
+        defs = build_defs()
+        result = materialize_graph(defs)
+        assert result.success
+        yield defs, result
+
+
+def test_every_asset_is_in_its_bucket(minio_graph, minio):
+    buckets = {b["Name"] for b in s3_client(minio).list_buckets()["Buckets"]}
+    assert buckets >= set(settings.BUCKETS)
+    assert any(k.startswith("demo/sales_") for k in keys(minio, "raw-data"))
+    for bucket, assets in LAYOUT.items():
+        stored = keys(minio, bucket)
+        for asset in assets:
+            manifest = json.loads(
+                s3_client(minio).get_object(Bucket=bucket, Key=f"{asset}/_manifest.json")["Body"].read()
+            )
+            assert manifest["last_version"] == 1, asset
+            assert any(k.startswith(f"{asset}/v0001") for k in stored), asset
+    report = json.loads(
+        s3_client(minio).get_object(Bucket="ml-experiments", Key="model_comparison/v0001.json")["Body"].read()
+    )
+    assert report["best_model"] in report["models"]  # readable JSON, as in the MinIO console
+
+
+def test_output_metadata_records_uri_and_size(minio_graph):
+    _, result = minio_graph
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        assert metadata["uri"].value.startswith("s3a://")
+        assert any(k in metadata for k in ("row_count", "size_bytes")), event.asset_key
+
+
+def test_every_asset_loads_back_equal(minio_graph, spark):
+    defs, result = minio_graph
+    # DataFrames: the stored rows equal what the pipeline computes again from the stored inputs.
+    raw = load_current(defs, "processed_data_io", "raw_sales")
+    assert raw.count() == sum(
+        e.materialization.metadata["row_count"].value
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["raw_sales"]
+    )
+    expected = pd.concat(
+        [
+            demo_week(pd.Timestamp(k).date())
+            for k in pd.date_range(
+                range_tags()["dagster/asset_partition_range_start"],
+                range_tags()["dagster/asset_partition_range_end"],
+                freq="7D",
+            ).strftime("%Y-%m-%d")
+        ]
+    )
+    stored = raw.drop("source_file").toPandas().sort_values(["produto", "data_venda"]).reset_index(drop=True)
+    expected = expected.sort_values(["produto", "data_venda"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored[expected.columns], expected, check_dtype=False)
+
+    # Models: a reloaded model predicts exactly as the one the run used (the production pipeline end to end).
+    production = load_current(defs, "ml_models_io", "production_model")
+    forecast = load_current(defs, "ml_data_io", "sales_forecast").toPandas().sort_values("produto")
+    last_day = raw.agg(F.max("data_venda")).first()[0]
+    again = (
+        production.transform(raw.filter(F.col("data_venda") > F.date_sub(F.lit(last_day), 70)))
+        .filter(F.col("data_venda") == F.lit(last_day))
+        .select("produto", F.greatest("prediction", F.lit(0.0)).alias("p"))
+        .toPandas()
+        .sort_values("produto")
+    )
+    np.testing.assert_allclose(forecast["forecast_valor_total"].to_numpy(), again["p"].to_numpy(), rtol=1e-12)
+    dataset = load_current(defs, "ml_data_io", "feature_dataset")
+    for asset in ("random_forest_model", "linear_regression_model", "gradient_boosting_model"):
+        model = load_current(defs, "ml_models_io", asset)
+        predictions = model.transform(dataset.limit(200)).select("prediction").toPandas()
+        assert np.isfinite(predictions["prediction"]).all()
+    # JSON: the stored documents equal the run's outputs.
+    assert load_current(defs, "ml_experiments_io", "model_comparison")["run_id"] == result.run_id
+    assert load_current(defs, "ml_experiments_io", "drift_score")["columns"]
+
+
+def test_a_sales_file_uploaded_to_raw_data_is_ingested(minio_defs, minio):
+    week = demo_week(pd.Timestamp("2025-03-03").date()).assign(produto=lambda f: "UP-" + f["produto"])
+    body = week.to_csv(index=False).encode()
+    s3_client(minio).create_bucket(Bucket="raw-data")
+    s3_client(minio).put_object(Bucket="raw-data", Key="uploads/2025-03-03.csv", Body=body)
+    result = dg.materialize(
+        [minio_defs.get_assets_def("raw_sales")], resources=minio_defs.resources, partition_key="2025-03-03"
+    )
+    assert result.success
+    assert not any(k.startswith("demo/") for k in keys(minio, "raw-data"))  # something landed: no demo data
+    stored = load_current_partition(minio_defs, "2025-03-03").toPandas()
+    assert len(stored) == len(week) and set(stored["produto"]) == set(week["produto"])
+    assert stored["valor_total"].sum() == pytest.approx(week["valor_total"].sum())
+    assert stored["source_file"].str.endswith("uploads/2025-03-03.csv").all()
+
+
+def load_current_partition(defs, partition_key: str):
+    io_manager = defs.resources["processed_data_io"]
+    entry = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"][partition_key]
+    return io_manager.read_version(None, [io_manager.warehouse.uri("processed-data", entry["key"])])
+
+
+def test_wrong_credentials_give_a_clear_error_naming_endpoint_and_bucket(minio_env):
+    warehouse = Warehouse(
+        root_uri="s3a://",
+        endpoint_url=minio_env.endpoint,
+        aws_access_key_id=minio_env.access_key,
+        aws_secret_access_key="not-the-secret",
+        region_name=settings.S3_REGION,
+    )
+    with pytest.raises(StorageError) as failure:
+        warehouse.ensure_bucket("processed-data")
+    message = str(failure.value)
+    assert minio_env.endpoint in message and "processed-data" in message and "AWS_SECRET_ACCESS_KEY" in message
+
+    resources = {**build_defs().resources}
+    resources["warehouse"] = warehouse
+    result = dg.materialize(
+        [build_defs().get_assets_def("raw_sales")],
+        resources=resources,
+        partition_key="2025-03-03",
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure_event = next(e for e in result.all_events if e.is_step_failure)
+    text = str(failure_event.step_failure_data.error)
+    assert minio_env.endpoint in text and "raw-data" in text
+
+
+def test_minio_down_fails_clearly_and_reexecution_recovers_without_losing_anything(minio_env, spark, tmp_path):
+    from forecast_assets_tests import reexecution
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        first = reexecution.run(instance, range_tags())
+        assert first.success
+        before = {b: sorted(keys(minio_env, b)) for b in LAYOUT}
+
+        minio_env.stop()
+        try:
+            failed = reexecution.run(instance, range_tags())
+        finally:
+            minio_env.start()
+        assert not failed.success
+        failure = next(
+            e for e in instance.all_logs(failed.run_id) if e.dagster_event and e.dagster_event.is_step_failure
+        )
+        message = str(failure.dagster_event.step_failure_data.error)
+        assert minio_env.endpoint in message and "is MinIO running?" in message
+
+        recovered = reexecution.reexecute_from_failure(instance, failed.run_id)
+        assert recovered.success
+        after = {b: set(keys(minio_env, b)) for b in LAYOUT}
+        for bucket, stored in before.items():
+            assert set(stored) <= after[bucket], bucket  # every earlier version is still there
+        manifest = json.loads(
+            s3_client(minio_env).get_object(Bucket="ml-models", Key="production_model/_manifest.json")["Body"].read()
+        )
+        assert manifest["last_version"] == 2
+        assert TEST_RUN_CONFIG  # the same run config served all three runs
