@@ -57,3 +57,9 @@ lint: setup
 
 clean:
 	rm -rf warehouse $(DAGSTER_HOME)
+
+bench: setup
+	$(PY) bench/run_bench.py --sizes S M L
+
+bench-peer: setup
+	$(PY) bench/run_bench.py --peer

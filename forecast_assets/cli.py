@@ -74,8 +74,8 @@ def summary(instance: dg.DagsterInstance) -> str:
 def _latest_report() -> dict | None:
     from forecast_assets import defs
 
-    io_manager = defs.resources["ml_experiments_io"]
-    return io_manager.load_current(dg.AssetKey("model_comparison"))
+    with defs.resources["ml_experiments_io"].process_config_and_initialize_cm() as io_manager:
+        return io_manager.load_current(dg.AssetKey("model_comparison"))
 
 
 def main(argv: list[str]) -> int:

@@ -99,3 +99,64 @@ def warehouse_config() -> dict:
         "region_name": S3_REGION,
         "max_attempts": 2,
     }
+
+
+# -- automation ------------------------------------------------------------------------------------
+def schedule_timezone() -> str:
+    return os.environ.get("FORECAST_TIMEZONE", "UTC")
+
+
+def automation_running_by_default() -> bool:
+    """Schedules and sensors start RUNNING when FORECAST_AUTOMATION=running (the docker-compose deployment);
+    otherwise they start STOPPED and are turned on in the UI."""
+    return os.environ.get("FORECAST_AUTOMATION", "stopped").strip().lower() == "running"
+
+
+def drift_retrain_after() -> int:
+    """Consecutive drifted scores before a drift-triggered retraining (debounce)."""
+    return int(os.environ.get("FORECAST_DRIFT_RETRAIN_AFTER", "1"))
+
+
+def drift_cooldown_hours() -> float:
+    """No second drift-triggered retraining within this many hours."""
+    return float(os.environ.get("FORECAST_DRIFT_COOLDOWN_HOURS", "24"))
+
+
+def retry_delay_seconds() -> float:
+    return float(os.environ.get("FORECAST_RETRY_DELAY_SECONDS", "10"))
+
+
+def automated_run_config() -> dict:
+    """Run config of runs that schedules and sensors request: the `full` profile unless told otherwise."""
+    profile = os.environ.get("FORECAST_PROFILE", "full")
+    training = {"profile": profile}
+    if os.environ.get("FORECAST_CV_FOLDS"):
+        training["cv_folds"] = int(os.environ["FORECAST_CV_FOLDS"])
+    ops = {
+        name: {"config": training}
+        for name in ("random_forest_model", "linear_regression_model", "gradient_boosting_model")
+    }
+    if os.environ.get("FORECAST_HOLDOUT_WEEKS"):
+        ops["features"] = {"config": {"holdout_weeks": int(os.environ["FORECAST_HOLDOUT_WEEKS"])}}
+    return {"ops": ops}
+
+
+def notification_config() -> dict:
+    """Keyword arguments for the Notifier: channel log (default), smtp or webhook."""
+    channel = os.environ.get("FORECAST_NOTIFY", "log")
+    config: dict = {
+        "channel": channel,
+        "webserver_url": os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000"),
+    }
+    if channel == "smtp":
+        config.update(
+            smtp_host=os.environ.get("FORECAST_SMTP_HOST", "127.0.0.1"),
+            smtp_port=int(os.environ.get("FORECAST_SMTP_PORT", "25")),
+            smtp_user=os.environ.get("FORECAST_SMTP_USER", ""),
+            smtp_password=dg.EnvVar("FORECAST_SMTP_PASSWORD") if os.environ.get("FORECAST_SMTP_PASSWORD") else "",
+            mail_from=os.environ.get("FORECAST_MAIL_FROM", "forecast-assets@localhost"),
+            mail_to=os.environ.get("FORECAST_MAIL_TO", "ml-team@localhost"),
+        )
+    elif channel == "webhook":
+        config["webhook_url"] = dg.EnvVar("FORECAST_WEBHOOK_URL")
+    return config

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+os.environ.setdefault("FORECAST_RETRY_DELAY_SECONDS", "1")  # before the job is defined: quick retries in tests
+
 import boto3
 import dagster as dg
 import pytest
@@ -112,5 +114,11 @@ def materialize_graph(defs: dg.Definitions, run_config: dict | None = None, tags
     )
 
 
+def resolved(defs: dg.Definitions, key: str):
+    """A resource of `defs` with its configuration (EnvVar included) resolved, for use outside a run."""
+    with defs.resources[key].process_config_and_initialize_cm() as resource:
+        return resource
+
+
 def load_current(defs: dg.Definitions, io_manager_key: str, asset: str):
-    return defs.resources[io_manager_key].load_current(dg.AssetKey(asset))
+    return resolved(defs, io_manager_key).load_current(dg.AssetKey(asset))

@@ -10,11 +10,11 @@ def ml_pipeline_job() -> dg.JobDefinition:
     return build_defs().resolve_job_def("ml_pipeline")
 
 
-def run(instance: dg.DagsterInstance, tags: dict) -> dg.ExecutionResult:
+def run(instance: dg.DagsterInstance, tags: dict):
     return dg.execute_job(dg.reconstructable(ml_pipeline_job), instance=instance, run_config=TEST_RUN_CONFIG, tags=tags)
 
 
-def reexecute_from_failure(instance: dg.DagsterInstance, run_id: str) -> dg.ExecutionResult:
+def reexecute_from_failure(instance: dg.DagsterInstance, run_id: str):
     return dg.execute_job(
         dg.reconstructable(ml_pipeline_job),
         instance=instance,

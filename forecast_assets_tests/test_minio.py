@@ -13,7 +13,7 @@ from forecast_assets import settings
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.definitions import build_defs
 from forecast_assets.resources.storage import StorageError, Warehouse
-from forecast_assets_tests.conftest import TEST_RUN_CONFIG, load_current, materialize_graph, range_tags
+from forecast_assets_tests.conftest import TEST_RUN_CONFIG, load_current, materialize_graph, range_tags, resolved
 
 # Where each asset lives: the original design's buckets.
 LAYOUT = {
@@ -134,8 +134,7 @@ def test_every_asset_loads_back_equal(minio_graph, spark):
 def test_a_sales_file_uploaded_to_raw_data_is_ingested(minio_defs, minio):
     week = demo_week(pd.Timestamp("2025-03-03").date()).assign(produto=lambda f: "UP-" + f["produto"])
     body = week.to_csv(index=False).encode()
-    s3_client(minio).create_bucket(Bucket="raw-data")
-    s3_client(minio).put_object(Bucket="raw-data", Key="uploads/2025-03-03.csv", Body=body)
+    resolved(minio_defs, "warehouse").write_bytes("raw-data", "uploads/2025-03-03.csv", body)
     result = dg.materialize(
         [minio_defs.get_assets_def("raw_sales")], resources=minio_defs.resources, partition_key="2025-03-03"
     )
@@ -148,7 +147,7 @@ def test_a_sales_file_uploaded_to_raw_data_is_ingested(minio_defs, minio):
 
 
 def load_current_partition(defs, partition_key: str):
-    io_manager = defs.resources["processed_data_io"]
+    io_manager = resolved(defs, "processed_data_io")
     entry = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"][partition_key]
     return io_manager.read_version(None, [io_manager.warehouse.uri("processed-data", entry["key"])])
 

@@ -4,7 +4,9 @@ import io
 import json
 import os
 import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -15,7 +17,7 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import TRAIN
 from forecast_assets.definitions import build_defs
-from forecast_assets_tests.conftest import TEST_RUN_CONFIG, load_current, materialize_graph, range_tags
+from forecast_assets_tests.conftest import TEST_RUN_CONFIG, load_current, materialize_graph, range_tags, resolved
 from forecast_assets_tests.minio_server import REPO
 
 ALL_ASSETS = {
@@ -144,13 +146,13 @@ def write_periodic_noise(defs: dg.Definitions, prefix: str) -> None:
         )
     buffer = io.BytesIO()
     pd.concat(frames).to_parquet(buffer, index=False)
-    defs.resources["warehouse"].write_bytes("raw-data", f"{prefix}/sales.parquet", buffer.getvalue())
+    resolved(defs, "warehouse").write_bytes("raw-data", f"{prefix}/sales.parquet", buffer.getvalue())
 
 
 def test_production_model_not_promoted_when_candidates_lose_to_seasonal_naive(graph, spark):
     defs, _ = graph
     before = load_current(defs, "ml_models_io", "production_model")
-    version_before = defs.resources["ml_models_io"].read_manifest(dg.AssetKey("production_model"))["last_version"]
+    version_before = resolved(defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))["last_version"]
     write_periodic_noise(defs, "noise")
     config = json.loads(json.dumps(TEST_RUN_CONFIG))
     config["ops"]["raw_sales"] = {"config": {"landing_prefix": "noise/"}}
@@ -160,7 +162,7 @@ def test_production_model_not_promoted_when_candidates_lose_to_seasonal_naive(gr
     assert not check.passed and "not promoted" in check.description
     assert "model_comparison" in materialized(result)
     assert "production_model" not in materialized(result)
-    manifest = defs.resources["ml_models_io"].read_manifest(dg.AssetKey("production_model"))
+    manifest = resolved(defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))
     assert manifest["last_version"] == version_before
     after = load_current(defs, "ml_models_io", "production_model")
     assert [type(s).__name__ for s in after.stages] == [type(s).__name__ for s in before.stages]
@@ -179,7 +181,7 @@ def test_dagster_job_execute_from_the_command_line(spark, tmp_path):
     }
     completed = subprocess.run(
         [
-            "dagster",
+            str(Path(sys.executable).parent / "dagster"),
             "job",
             "execute",
             "-m",

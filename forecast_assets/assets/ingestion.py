@@ -1,9 +1,10 @@
 """Ingestion: sales files from the landing area (`raw-data`) -> the weekly `raw_sales` partitions."""
 
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
+import pandas as pd
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 from pyspark.sql import DataFrame, SparkSession
@@ -25,6 +26,7 @@ SALES_SCHEMA = T.StructType(
     ]
 )
 DEMO_PREFIX = "demo/"
+QUARANTINE_PREFIX = "quarantine/"  # unreadable files are moved here, never read as sales
 SALES_SUFFIXES = (".csv", ".parquet")
 
 
@@ -36,8 +38,36 @@ class IngestionConfig(dg.Config):
 
 
 def landed_sales_files(warehouse: Warehouse, prefix: str = "") -> list[StoredObject]:
-    """Every CSV or Parquet sales file in the landing area, demo files included."""
-    return [o for o in warehouse.list_objects(LANDING_BUCKET, prefix) if o.key.lower().endswith(SALES_SUFFIXES)]
+    """Every CSV or Parquet sales file in the landing area, demo files included, quarantined ones not."""
+    return [
+        o
+        for o in warehouse.list_objects(LANDING_BUCKET, prefix)
+        if o.key.lower().endswith(SALES_SUFFIXES) and not o.key.startswith(QUARANTINE_PREFIX)
+    ]
+
+
+def sales_file_dates(warehouse: Warehouse, stored: StoredObject) -> tuple[date, date]:
+    """First and last sale date of a landed file, read without Spark (for the sensor).
+    Raises ValueError naming the file and what is wrong when it cannot be read as sales."""
+    body = warehouse.read_bytes(LANDING_BUCKET, stored.key)
+    if not body:
+        raise ValueError(f"{stored.key}: empty file")
+    try:
+        if stored.key.lower().endswith(".csv"):
+            frame = pd.read_csv(io.BytesIO(body), dtype=str)
+        else:
+            frame = pd.read_parquet(io.BytesIO(body))
+    except Exception as error:  # any parser error: the file is not readable as sales
+        raise ValueError(f"{stored.key}: not a readable {stored.key.rsplit('.', 1)[-1]} file ({error})") from None
+    missing = [c for c in SALES_SCHEMA.fieldNames() if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{stored.key}: missing column(s) {', '.join(missing)}; expected {', '.join(SALES_SCHEMA.fieldNames())}"
+        )
+    dates = pd.to_datetime(frame["data_venda"].astype(str), errors="coerce", format="ISO8601")
+    if dates.isna().all():
+        raise ValueError(f"{stored.key}: column data_venda holds no date in YYYY-MM-DD form")
+    return dates.min().date(), dates.max().date()
 
 
 def read_sales_files(spark: SparkSession, warehouse: Warehouse, files: list[StoredObject]) -> DataFrame:

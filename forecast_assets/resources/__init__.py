@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from forecast_assets.resources.io_managers import JsonIOManager, SparkModelIOManager, SparkParquetIOManager
+from forecast_assets.resources.notifications import Notifier
 from forecast_assets.resources.spark import spark_resource
 from forecast_assets.resources.storage import Warehouse
-from forecast_assets.settings import DATA_BUCKET, EXPERIMENTS_BUCKET, MODELS_BUCKET, PROCESSED_BUCKET, warehouse_config
+from forecast_assets.settings import (
+    DATA_BUCKET,
+    EXPERIMENTS_BUCKET,
+    MODELS_BUCKET,
+    PROCESSED_BUCKET,
+    notification_config,
+    warehouse_config,
+)
 
 
 def build_resources() -> dict:
@@ -19,4 +27,5 @@ def build_resources() -> dict:
         "ml_data_io": SparkParquetIOManager(warehouse=warehouse, pyspark=pyspark, bucket=DATA_BUCKET),
         "ml_models_io": SparkModelIOManager(warehouse=warehouse, pyspark=pyspark, bucket=MODELS_BUCKET),
         "ml_experiments_io": JsonIOManager(warehouse=warehouse, bucket=EXPERIMENTS_BUCKET),
+        "notifier": Notifier(**notification_config()),
     }

@@ -82,9 +82,11 @@ class VersionedIOManager(dg.ConfigurableIOManager):
         return self.read_version(context, [self.warehouse.uri(self.bucket, e["key"]) for e in entries if e["key"]])
 
     def load_current(self, asset_key: dg.AssetKey) -> Any | None:
-        """The asset's current version, outside of an input (e.g. the model serving before this run)."""
-        entry = self.read_manifest(asset_key)["current"].get(UNPARTITIONED)
-        return None if entry is None else self.read_version(None, [self.warehouse.uri(self.bucket, entry["key"])])
+        """The asset's current version (every stored partition of a partitioned one), outside of a run."""
+        current = self.read_manifest(asset_key)["current"]
+        entries = [current[UNPARTITIONED]] if UNPARTITIONED in current else list(current.values())
+        uris = [self.warehouse.uri(self.bucket, e["key"]) for e in entries if e["key"]]
+        return self.read_version(None, uris) if uris else None
 
     # -- what differs between formats ------------------------------------------------------------
     def write_version(

@@ -92,8 +92,8 @@ class Warehouse(S3Resource):
             from botocore.exceptions import BotoCoreError, ClientError
 
             client = self._s3()
-            try:
-                client.head_bucket(Bucket=bucket)
+            try:  # not head_bucket: its 403 has no body to tell a wrong key from a wrong secret
+                client.list_objects_v2(Bucket=bucket, MaxKeys=1)
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
                     raise self._fail("open bucket", bucket, "", error) from None
@@ -166,6 +166,21 @@ class Warehouse(S3Resource):
         except (BotoCoreError, ClientError) as error:
             raise self._fail("list", bucket, prefix, error) from None
         return sorted(found, key=lambda o: o.key)
+
+    def move(self, bucket: str, key: str, new_key: str) -> None:
+        """Move an object inside the bucket (copy, then delete the original)."""
+        if not self.is_s3:
+            target = self._path(bucket, new_key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._path(bucket, key), target)
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._s3().copy_object(Bucket=bucket, Key=_safe_key(new_key), CopySource={"Bucket": bucket, "Key": key})
+            self._s3().delete_object(Bucket=bucket, Key=_safe_key(key))
+        except (BotoCoreError, ClientError) as error:
+            raise self._fail("move", bucket, key, error) from None
 
 
 def _safe_key(key: str) -> str:

@@ -1,0 +1,1 @@
+"""Schedules and sensors: weekly retraining, new sales files, drift, run notifications."""

@@ -1,0 +1,171 @@
+"""Sensors: newly landed sales files, drift-triggered retraining, and run notifications."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from forecast_assets import settings
+from forecast_assets.assets.ingestion import DEMO_PREFIX, QUARANTINE_PREFIX, landed_sales_files, sales_file_dates
+from forecast_assets.jobs import ml_pipeline
+from forecast_assets.partitions import weekly_partitions
+from forecast_assets.resources.notifications import Notifier
+from forecast_assets.resources.storage import Warehouse
+from forecast_assets.settings import LANDING_BUCKET
+
+
+def _default_status() -> dg.DefaultSensorStatus:
+    running = settings.automation_running_by_default()
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+
+
+def _range_tags(keys: list[str]) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+
+
+@dg.sensor(
+    job=ml_pipeline,
+    minimum_interval_seconds=60,
+    default_status=_default_status(),
+    description="One retraining run per new or changed sales file in the landing area, over the weeks it "
+    "covers. Unreadable files are moved to raw-data/quarantine/ and reported.",
+)
+def new_sales_files(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult:
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    requests, problems = [], []
+    complete_weeks = set(weekly_partitions.get_partition_keys())
+    for stored in landed_sales_files(warehouse):
+        if stored.key.startswith(DEMO_PREFIX) or seen.get(stored.key) == stored.version:
+            continue
+        seen[stored.key] = stored.version
+        try:
+            first, last = sales_file_dates(warehouse, stored)
+        except ValueError as error:
+            target = f"{QUARANTINE_PREFIX}{stored.key}"
+            warehouse.move(LANDING_BUCKET, stored.key, target)
+            warehouse.write_bytes(LANDING_BUCKET, f"{target}.reason.txt", f"{error}\n".encode())
+            problems.append(f"quarantined {stored.key} -> {target}: {error}")
+            continue
+        window = dg.TimeWindow(
+            datetime.combine(first, datetime.min.time(), UTC),
+            datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC),
+        )
+        weeks = [k for k in weekly_partitions.get_partition_keys_in_time_window(window) if k in complete_weeks]
+        if not weeks:
+            problems.append(f"{stored.key}: sales {first} .. {last} fall in no complete week yet; not ingested")
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{stored.key}@{stored.version}",
+                run_config=settings.automated_run_config(),
+                tags={**_range_tags(weeks), "forecast/trigger": "new_sales_file", "forecast/file": stored.key},
+            )
+        )
+    for problem in problems:
+        context.log.warning(problem)
+    cursor = json.dumps(seen, sort_keys=True)
+    if requests:
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+    return dg.SensorResult(
+        skip_reason=dg.SkipReason("; ".join(problems) or "no new or changed sales file"), cursor=cursor
+    )
+
+
+@dg.sensor(
+    job=ml_pipeline,
+    minimum_interval_seconds=60,
+    default_status=_default_status(),
+    description="Retrains when drift_score flags drift: after FORECAST_DRIFT_RETRAIN_AFTER consecutive drifted "
+    "scores (debounce), never twice within FORECAST_DRIFT_COOLDOWN_HOURS (cooldown).",
+)
+def drift_retraining(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    state = json.loads(context.cursor) if context.cursor else {"events": None, "streak": 0, "last_retrain": None}
+    found = context.instance.fetch_materializations(
+        dg.AssetKey("drift_score"), limit=1000, cursor=state["events"], ascending=True
+    )
+    requests = []
+    retrain_after, cooldown = settings.drift_retrain_after(), timedelta(hours=settings.drift_cooldown_hours())
+    for record in found.records:
+        metadata = record.asset_materialization.metadata
+        drifted = bool(metadata["drifted"].value) if "drifted" in metadata else False
+        state["streak"] = state["streak"] + 1 if drifted else 0
+        at = datetime.fromtimestamp(record.timestamp, UTC)
+        last = datetime.fromisoformat(state["last_retrain"]) if state["last_retrain"] else None
+        if state["streak"] < retrain_after:
+            continue
+        if last is not None and at - last < cooldown:
+            context.log.info(
+                f"drift at {at:%Y-%m-%d %H:%M}, but the last retraining ({last:%Y-%m-%d %H:%M}) is within the cooldown"
+            )
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=f"drift-{record.storage_id}",
+                partition_key=weekly_partitions.get_last_partition_key(),
+                run_config=settings.automated_run_config(),
+                tags={
+                    "forecast/trigger": "drift",
+                    "forecast/drift_score": f"{metadata['drift_score'].value:.3f}" if "drift_score" in metadata else "",
+                    "forecast/drifted_columns": str(metadata["drifted_columns"].value)[:200]
+                    if "drifted_columns" in metadata
+                    else "",
+                },
+            )
+        )
+        state["streak"], state["last_retrain"] = 0, at.isoformat()
+    state["events"] = found.cursor
+    if requests:
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(state))
+    return dg.SensorResult(
+        skip_reason=f"no retraining needed (drifted streak {state['streak']})", cursor=json.dumps(state)
+    )
+
+
+def _production_summary(instance: dg.DagsterInstance) -> str:
+    event = instance.get_latest_materialization_event(dg.AssetKey("production_model"))
+    if event is None:
+        return "no production model yet"
+    m = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    metrics = ", ".join(
+        f"{name} {m[key]:.3f}"
+        for name, key in (("rmse", "holdout_rmse"), ("wape", "holdout_wape"), ("mase", "holdout_mase"))
+        if key in m
+    )
+    return f"production model: {m.get('model')} version {m.get('version')}, holdout {metrics}"
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[ml_pipeline],
+    default_status=_default_status(),
+    description="Notifies (FORECAST_NOTIFY: log, smtp or webhook) when ml_pipeline succeeds.",
+)
+def notify_on_success(context: dg.RunStatusSensorContext, notifier: Notifier) -> None:
+    run = context.dagster_run
+    latest = context.instance.get_latest_materialization_event(dg.AssetKey("production_model"))
+    promoted = latest is not None and latest.run_id == run.run_id
+    body = "\n".join(
+        [
+            f"run: {notifier.run_url(run.run_id)}",
+            f"trigger: {run.tags.get('forecast/trigger', 'manual')}",
+            _production_summary(context.instance) + ("" if promoted else " (unchanged: no promotion in this run)"),
+        ]
+    )
+    notifier.send(f"ml_pipeline succeeded ({run.run_id[:8]})", body, context.log)
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[ml_pipeline],
+    default_status=_default_status(),
+    description="Notifies (FORECAST_NOTIFY: log, smtp or webhook) when ml_pipeline fails, naming the failing step.",
+)
+def notify_on_failure(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
+    run = context.dagster_run
+    failures = [
+        f"step {event.step_key}: {event.event_specific_data.error.message.strip()[:500]}"
+        for event in context.get_step_failure_events()
+    ]
+    body = "\n".join(
+        [f"run: {notifier.run_url(run.run_id)}", *(failures or [context.failure_event.message or "run failed"])]
+    )
+    notifier.send(f"ml_pipeline FAILED ({run.run_id[:8]})", body, context.log)

@@ -1,0 +1,270 @@
+"""Schedule, sensors and notifications, evaluated on real storage (a local folder and the real MinIO),
+a real Dagster instance, a real SMTP server and a real HTTP server."""
+
+import io
+import json
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import dagster as dg
+import pandas as pd
+import pytest
+from aiosmtpd.controller import Controller
+
+from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.automation.schedules import weekly_retraining
+from forecast_assets.automation.sensors import drift_retraining, new_sales_files, notify_on_failure, notify_on_success
+from forecast_assets.resources.notifications import Notifier
+from forecast_assets.resources.storage import Warehouse
+from forecast_assets_tests.conftest import resolved
+from forecast_assets_tests.minio_server import free_port
+
+
+# -- schedule --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("tick", "week"),
+    [
+        (datetime(2026, 11, 30, 6, 0, tzinfo=UTC), "2026-11-23"),  # Monday 06:00: the week that just ended
+        (datetime(2026, 12, 3, 6, 0, tzinfo=UTC), "2026-11-23"),  # any later tick that week: the same week
+        (datetime(2025, 1, 6, 6, 0, tzinfo=UTC), "2024-12-30"),
+    ],
+)
+def test_weekly_schedule_targets_the_latest_complete_week(tick, week):
+    request = weekly_retraining(dg.build_schedule_context(scheduled_execution_time=tick))
+    assert request.partition_key == week
+    assert request.tags["forecast/trigger"] == "schedule"
+    assert weekly_retraining.cron_schedule == "0 6 * * 1"
+    assert request.run_config["ops"]["random_forest_model"]["config"]["profile"] == "full"
+
+
+# -- new sales files sensor --------------------------------------------------------------------------
+@pytest.fixture(params=["local", "minio"])
+def landing(request, tmp_path, spark):
+    if request.param == "local":
+        return Warehouse(root_uri=f"file://{tmp_path}/warehouse")
+    request.getfixturevalue("minio_env")
+    from forecast_assets.definitions import build_defs
+
+    return resolved(build_defs(), "warehouse")
+
+
+def csv_of(week: str, scale: float = 1.0) -> bytes:
+    frame = demo_week(pd.Timestamp(week).date())
+    frame["valor_total"] = (frame["valor_total"] * scale).round(2)
+    return frame.to_csv(index=False).encode()
+
+
+def evaluate(warehouse: Warehouse, cursor: str | None) -> dg.SensorResult:
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse})
+        return new_sales_files(context)
+
+
+def test_new_sales_file_sensor_requests_once_per_file_version(landing):
+    landing.write_bytes("raw-data", "uploads/week.csv", csv_of("2025-03-03"))
+    first = evaluate(landing, None)
+    (request,) = first.run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-03-03"
+    assert request.tags["dagster/asset_partition_range_end"] == "2025-03-03"
+    assert request.tags["forecast/file"] == "uploads/week.csv"
+
+    again = evaluate(landing, first.cursor)
+    assert not again.run_requests and "no new or changed" in again.skip_reason.skip_message
+
+    landing.write_bytes("raw-data", "uploads/week.csv", csv_of("2025-03-03", scale=1.1))
+    changed = evaluate(landing, again.cursor)
+    (request,) = changed.run_requests
+    assert request.run_key != first.run_requests[0].run_key
+
+
+def test_new_sales_file_sensor_covers_every_week_of_a_multi_week_file(landing):
+    body = pd.concat([pd.read_csv(io.BytesIO(csv_of(w))) for w in ("2025-03-03", "2025-03-10", "2025-03-17")])
+    landing.write_bytes("raw-data", "multi.csv", body.to_csv(index=False).encode())
+    (request,) = evaluate(landing, None).run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-03-03"
+    assert request.tags["dagster/asset_partition_range_end"] == "2025-03-17"
+
+
+def test_unreadable_file_is_reported_and_quarantined(landing):
+    landing.write_bytes("raw-data", "broken.parquet", b"this is not parquet")
+    landing.write_bytes("raw-data", "no_dates.csv", b"produto,categoria_valor,quantidade,valor_total\nP1,casa,1,2.0\n")
+    result = evaluate(landing, None)
+    assert not result.run_requests
+    message = result.skip_reason.skip_message
+    assert "broken.parquet" in message and "not a readable parquet file" in message
+    assert "no_dates.csv" in message and "missing column(s) data_venda" in message
+    keys = {o.key for o in landing.list_objects("raw-data")}
+    assert {"quarantine/broken.parquet", "quarantine/no_dates.csv"} <= keys and "broken.parquet" not in keys
+    reason = landing.read_bytes("raw-data", "quarantine/broken.parquet.reason.txt").decode()
+    assert "not a readable parquet file" in reason
+    assert not evaluate(landing, result.cursor).run_requests  # a quarantined file is never read as sales
+
+
+def test_file_for_a_week_far_in_the_future_is_reported(landing):
+    landing.write_bytes("raw-data", "future.csv", csv_of("2031-03-03"))
+    result = evaluate(landing, None)
+    assert not result.run_requests and "fall in no complete week yet" in result.skip_reason.skip_message
+
+
+# -- drift sensor ------------------------------------------------------------------------------------
+def report_drift(instance: dg.DagsterInstance, drifted: bool) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "drift_score",
+            metadata={"drifted": drifted, "drift_score": 0.8 if drifted else 0.1, "drifted_columns": "lag_1, ma_7"},
+        )
+    )
+
+
+def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    return drift_retraining(dg.build_sensor_context(instance=instance, cursor=cursor))
+
+
+def test_drift_sensor_retrains_with_tags_that_say_why_then_cools_down(monkeypatch):
+    monkeypatch.setenv("FORECAST_DRIFT_COOLDOWN_HOURS", "24")
+    with dg.instance_for_test() as instance:
+        report_drift(instance, drifted=False)
+        quiet = tick(instance, None)
+        assert not quiet.run_requests
+        report_drift(instance, drifted=True)
+        first = tick(instance, quiet.cursor)
+        (request,) = first.run_requests
+        assert request.tags["forecast/trigger"] == "drift"
+        assert request.tags["forecast/drift_score"] == "0.800"
+        assert request.tags["forecast/drifted_columns"] == "lag_1, ma_7"
+        report_drift(instance, drifted=True)
+        assert not tick(instance, first.cursor).run_requests  # within the cooldown
+
+
+def test_drift_sensor_debounces_and_keeps_its_state_across_restarts(monkeypatch):
+    monkeypatch.setenv("FORECAST_DRIFT_RETRAIN_AFTER", "2")
+    monkeypatch.setenv("FORECAST_DRIFT_COOLDOWN_HOURS", "0")
+    with dg.instance_for_test() as instance:
+        cursor = None
+        for drifted in (True, False, True):  # never two in a row
+            report_drift(instance, drifted)
+            result = tick(instance, cursor)
+            assert not result.run_requests
+            cursor = result.cursor
+        # A restarted daemon starts from the stored cursor: the streak of one drifted score survives.
+        report_drift(instance, drifted=True)
+        (request,) = tick(instance, cursor).run_requests
+        assert request.tags["forecast/trigger"] == "drift"
+
+
+# -- notifications -----------------------------------------------------------------------------------
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append(envelope.content.decode())
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def webhook_server():
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
+@dg.op
+def train():
+    pass
+
+
+@dg.op
+def write_model():
+    raise RuntimeError("cannot write s3://ml-models/production_model at http://127.0.0.1:9: EndpointConnectionError")
+
+
+def run_status_context(instance, job: dg.JobDefinition, status: dg.DagsterEventType, notifier: Notifier):
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    event = next(
+        e for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.event_type == status
+    )
+    return dg.build_run_status_sensor_context(
+        sensor_name="notify",
+        dagster_event=event.dagster_event,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+        resources={"notifier": notifier},
+    )
+
+
+def test_success_is_mailed_with_the_run_link_and_the_production_model(smtp_server):
+    port, inbox = smtp_server
+    notifier = Notifier(channel="smtp", smtp_port=port, webserver_url="http://dagster.local:3000")
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                "production_model",
+                metadata={
+                    "model": "random_forest",
+                    "version": 3,
+                    "holdout_rmse": 41.5,
+                    "holdout_wape": 0.16,
+                    "holdout_mase": 0.7,
+                },
+            )
+        )
+        context = run_status_context(
+            instance,
+            dg.GraphDefinition(name="ok", node_defs=[train]).to_job(),
+            dg.DagsterEventType.RUN_SUCCESS,
+            notifier,
+        )
+        notify_on_success(context)
+    (message,) = inbox.messages
+    assert "Subject: ml_pipeline succeeded" in message
+    assert f"http://dagster.local:3000/runs/{context.dagster_run.run_id}" in message
+    assert "random_forest version 3" in message and "rmse 41.500" in message
+
+
+def test_failure_is_posted_to_the_webhook_with_the_failing_step(webhook_server):
+    url, received = webhook_server
+    notifier = Notifier(channel="webhook", webhook_url=url)
+    with dg.instance_for_test() as instance:
+        job = dg.GraphDefinition(name="broken", node_defs=[write_model]).to_job()
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        event = next(
+            e
+            for e in instance.all_logs(result.run_id)
+            if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
+        )
+        context = dg.build_run_status_sensor_context(
+            sensor_name="notify_on_failure",
+            dagster_event=event.dagster_event,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            resources={"notifier": notifier},
+        ).for_run_failure()
+        notify_on_failure(context)
+    (payload,) = received
+    assert payload["text"].startswith("*ml_pipeline FAILED")
+    assert "step write_model" in payload["text"] and "EndpointConnectionError" in payload["text"]
+    assert f"/runs/{result.run_id}" in payload["text"]
