@@ -15,8 +15,12 @@ def run(instance: dg.DagsterInstance, tags: dict):
 
 
 def reexecute_from_failure(instance: dg.DagsterInstance, run_id: str):
+    parent = instance.get_run_by_id(run_id)
+    partition_tags = {k: v for k, v in parent.tags.items() if k.startswith("dagster/asset_partition_range")}
     return dg.execute_job(
         dg.reconstructable(ml_pipeline_job),
         instance=instance,
+        run_config=parent.run_config,
+        tags=partition_tags,  # as the UI does: the re-execution covers the same weeks
         reexecution_options=dg.ReexecutionOptions.from_failure(run_id, instance),
     )

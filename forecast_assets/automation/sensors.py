@@ -154,6 +154,13 @@ def notify_on_success(context: dg.RunStatusSensorContext, notifier: Notifier) ->
     notifier.send(f"ml_pipeline succeeded ({run.run_id[:8]})", body, context.log)
 
 
+def _root_cause(error) -> str:
+    """The user's error under Dagster's wrappers (DagsterExecutionStepExecutionError and the like)."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
 @dg.run_failure_sensor(
     monitored_jobs=[ml_pipeline],
     default_status=_default_status(),
@@ -162,7 +169,7 @@ def notify_on_success(context: dg.RunStatusSensorContext, notifier: Notifier) ->
 def notify_on_failure(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
     run = context.dagster_run
     failures = [
-        f"step {event.step_key}: {event.event_specific_data.error.message.strip()[:500]}"
+        f"step {event.step_key}: {_root_cause(event.event_specific_data.error)[:500]}"
         for event in context.get_step_failure_events()
     ]
     body = "\n".join(
