@@ -22,18 +22,22 @@ class FeatureConfig(dg.Config):
     )
 
 
-def build_feature_pipeline() -> Pipeline:
-    """Raw sales rows -> model-ready rows: windows, then indexers, assembler and scaler."""
-    return Pipeline(
+def fit_feature_pipeline(training_sales: DataFrame) -> PipelineModel:
+    """Raw sales rows -> model-ready rows: the window features, then indexers, assembler and scaler
+    fitted on `training_sales`. The windows are computed once (cached) for the three fitted stages."""
+    windows = SalesWindowFeatures()
+    rows = windows.transform(training_sales).cache()
+    fitted = Pipeline(
         stages=[
-            SalesWindowFeatures(),
             # Products or categories unseen at training time get their own index instead of failing.
             StringIndexer(inputCol="produto", outputCol="produto_idx", handleInvalid="keep"),
             StringIndexer(inputCol="categoria_valor", outputCol="categoria_idx", handleInvalid="keep"),
             VectorAssembler(inputCols=FEATURE_COLUMNS, outputCol="features_raw"),
             StandardScaler(inputCol="features_raw", outputCol="features", withMean=True, withStd=True),
         ]
-    )
+    ).fit(rows)
+    rows.unpersist()
+    return PipelineModel(stages=[windows, *fitted.stages])
 
 
 @dg.multi_asset(
@@ -62,7 +66,7 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
     holdout_start = last_day - timedelta(days=7 * config.holdout_weeks - 1)
     context.log.info(f"training rows before {holdout_start}; holdout {holdout_start} .. {last_day}")
 
-    pipeline_model: PipelineModel = build_feature_pipeline().fit(raw_sales.filter(F.col("data_venda") < holdout_start))
+    pipeline_model = fit_feature_pipeline(raw_sales.filter(F.col("data_venda") < holdout_start))
     dataset = (
         pipeline_model.transform(raw_sales)
         .filter(F.col("target").isNotNull())
