@@ -5,24 +5,30 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, imported on first use: loading the definitions stays fast."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def as_markdown_image(figure, title: str) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
+    _pyplot().close(figure)
     return f"![{title}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
 
 
 def metric_bars(metrics: pd.DataFrame) -> str:
     """One bar chart per metric, models and baselines side by side."""
     names = ["rmse", "mae", "wape", "mase"]
-    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2))
+    figure, axes = _pyplot().subplots(1, len(names), figsize=(4 * len(names), 3.2))
     for axis, name in zip(axes, names, strict=True):
         metrics[name].plot.bar(
             ax=axis, color=["#4477aa" if k in metrics.attrs["models"] else "#bbbbbb" for k in metrics.index]
@@ -34,7 +40,7 @@ def metric_bars(metrics: pd.DataFrame) -> str:
 
 def predicted_vs_actual(holdout: pd.DataFrame, columns: list[str]) -> str:
     sample = holdout.sample(min(len(holdout), 5000), random_state=0)
-    figure, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 4), sharey=True)
+    figure, axes = _pyplot().subplots(1, len(columns), figsize=(4 * len(columns), 4), sharey=True)
     top = float(max(sample["target"].max(), *(sample[c].max() for c in columns)))
     for axis, column in zip(axes, columns, strict=True):
         axis.scatter(sample[column], sample["target"], s=4, alpha=0.4)
@@ -46,7 +52,7 @@ def predicted_vs_actual(holdout: pd.DataFrame, columns: list[str]) -> str:
 
 
 def residual_histograms(holdout: pd.DataFrame, columns: list[str]) -> str:
-    figure, axis = plt.subplots(figsize=(7, 3.5))
+    figure, axis = _pyplot().subplots(figsize=(7, 3.5))
     for column in columns:
         axis.hist(holdout["target"] - holdout[column], bins=50, alpha=0.5, label=column)
     axis.set_xlabel("residual (actual - predicted)")
@@ -56,7 +62,7 @@ def residual_histograms(holdout: pd.DataFrame, columns: list[str]) -> str:
 
 def feature_importances(importances: dict[str, dict[str, float]]) -> str:
     frame = pd.DataFrame(importances)
-    figure, axis = plt.subplots(figsize=(7, 0.35 * len(frame) + 1))
+    figure, axis = _pyplot().subplots(figsize=(7, 0.35 * len(frame) + 1))
     frame.sort_values(frame.columns[0]).plot.barh(ax=axis)
     axis.set_xlabel("importance")
     return as_markdown_image(figure, "feature importances")

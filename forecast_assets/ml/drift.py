@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,8 @@ def drift_report(
     reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], prediction: str | None, limits: DriftThresholds
 ) -> tuple[pd.DataFrame, dict]:
     """A table (one row per column: ks statistic, p-value, psi, drifted) and the overall verdict."""
+    from scipy import stats  # imported here: loading the definitions should stay fast
+
     rows = []
     for column in columns:
         ref, cur = reference[column].dropna().to_numpy(), current[column].dropna().to_numpy()

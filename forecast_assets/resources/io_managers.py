@@ -125,13 +125,16 @@ class SparkParquetIOManager(VersionedIOManager):
             raise dg.DagsterInvariantViolationError(
                 f"{context.asset_key.to_user_string()} is partitioned: give it metadata partition_expr"
             )
-        partitions_def = context.asset_partitions_def
-        label = None
-        for key in partition_keys:
-            window = partitions_def.time_window_for_partition_key(key)
-            inside = (F.col(column) >= F.lit(window.start.date())) & (F.col(column) < F.lit(window.end.date()))
-            label = F.when(inside, F.lit(key)) if label is None else label.when(inside, F.lit(key))
-        tagged = obj.withColumn(PARTITION_COLUMN, label).filter(F.col(PARTITION_COLUMN).isNotNull())
+        # Each row finds its partition through a broadcast range join on the partitions' time windows
+        # (a CASE over a hundred weeks compiles to a method too large for codegen and crawls).
+        windows = [context.asset_partitions_def.time_window_for_partition_key(key) for key in partition_keys]
+        bounds = spark.createDataFrame(
+            [(key, w.start.date(), w.end.date()) for key, w in zip(partition_keys, windows, strict=True)],
+            f"{PARTITION_COLUMN} string, _start date, _end date",
+        )
+        tagged = obj.join(
+            F.broadcast(bounds), (F.col(column) >= F.col("_start")) & (F.col(column) < F.col("_end"))
+        ).drop("_start", "_end")
         tagged.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(uri)
         counts = {}
         if self.warehouse.list_objects(self.bucket, prefix + "/"):  # nothing at all is written for no rows

@@ -5,8 +5,6 @@ One resource serves both; only configuration differs (see settings.py). Spark re
 through boto3 via dagster-aws's S3Resource, or through the file system.
 """
 
-from __future__ import annotations
-
 import os
 import tempfile
 from dataclasses import dataclass
@@ -14,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dagster_aws.s3 import S3Resource
+import dagster as dg
 from pydantic import PrivateAttr
 
 
@@ -30,16 +28,18 @@ class StoredObject:
     modified: datetime
 
 
-class Warehouse(S3Resource):
-    """Where every artifact lives. `root_uri` is `file:///abs/folder` (embedded default) or `s3a://` (MinIO)."""
+class Warehouse(dg.ConfigurableResource):
+    """Where every artifact lives. `root_uri` is `file:///abs/folder` (embedded default) or `s3a://` (MinIO),
+    reached with a boto3 client from dagster-aws's S3Resource."""
 
     root_uri: str
+    endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    region_name: str | None = None
+    max_attempts: int = 2
     _client: Any = PrivateAttr(default=None)
     _known_buckets: set = PrivateAttr(default_factory=set)
-
-    @classmethod
-    def _is_dagster_maintained(cls) -> bool:
-        return False
 
     @property
     def is_s3(self) -> bool:
@@ -69,7 +69,15 @@ class Warehouse(S3Resource):
 
     def _s3(self):
         if self._client is None:
-            self._client = self.get_client()
+            from dagster_aws.s3 import S3Resource  # imported on first use: loading the definitions stays fast
+
+            self._client = S3Resource(
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=self.aws_access_key_id,
+                aws_secret_access_key=self.aws_secret_access_key,
+                region_name=self.region_name,
+                max_attempts=self.max_attempts,
+            ).get_client()
         return self._client
 
     def _fail(self, action: str, bucket: str, key: str, error: Exception) -> StorageError:
