@@ -85,7 +85,9 @@ class TreeSampler(threading.Thread):
                     total += (
                         int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) * 1024
                     )
-                    if Path(f"/proc/{pid}/exe").resolve().name == "java":
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    # spark-submit first runs a short-lived launcher JVM that only prints the real command
+                    if Path(f"/proc/{pid}/exe").resolve().name == "java" and b"launcher.Main" not in command:
                         self.jvms.add(pid)
                 except (OSError, StopIteration):
                     continue

@@ -210,3 +210,14 @@ def test_minio_down_fails_clearly_and_reexecution_recovers_without_losing_anythi
         )
         assert manifest["last_version"] == 2
         assert TEST_RUN_CONFIG  # the same run config served all three runs
+
+
+def test_credentials_never_reach_events_or_metadata(minio_graph, minio):
+    """The run used MinIO's secret (from the environment); no event, log message or metadata holds it."""
+    from dagster_shared.serdes import serialize_value
+
+    _, result = minio_graph
+    events = serialize_value(result.all_events)
+    assert minio.secret_key not in events and minio.access_key not in events
+    spark_conf = str(dict(result.dagster_run.tags)) + str(result.dagster_run.run_config)
+    assert minio.secret_key not in spark_conf
