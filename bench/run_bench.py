@@ -292,10 +292,14 @@ def main() -> None:
             ours_best = m["report"]["models"][m["report"]["best_model"]]["metrics"]["rmse"]
             speed = m["wall_s"] / peer["wall_s"]
             print(f"ours / original wall time = {speed:.2f}  [target <= 0.5: {verdict(speed <= 0.5)}]")
+            expected = pd.read_parquet(str(generate("M")) + ".expected.parquet", columns=["data_venda", "oracle_var"])
+            days = pd.to_datetime(expected["data_venda"])
+            peer_floor = float(np.sqrt(expected.loc[days >= days.quantile(0.8), "oracle_var"].mean()))
+            ours_ratio, peer_ratio = ours_best / m["noise_floor"], peer_best / peer_floor
             print(
-                f"ours / original best rmse = {ours_best / peer_best:.3f} (different holdouts: ours the last 4 weeks, "
-                f"theirs the last 20% of dates); noise floor {m['noise_floor']:.3f}, original best / floor "
-                f"= {peer_best / m['noise_floor']:.3f} (floor of our holdout)"
+                f"best rmse / noise floor of its own holdout: ours {ours_ratio:.3f} (last 4 weeks), original "
+                f"{peer_ratio:.3f} (last 20% of dates, floor {peer_floor:.3f}); ratio ours / original = "
+                f"{ours_ratio / peer_ratio:.3f} (raw rmse ratio {ours_best / peer_best:.3f})"
             )
 
 
