@@ -21,6 +21,7 @@ help:
 	@echo "make test   set up, then run the whole test suite (real Spark, real MinIO)"
 	@echo "make minio  a local MinIO server for trying the MinIO storage by hand"
 	@echo "make lint   ruff"
+	@echo "make bench  benchmarks that print figures (S, M, L); make bench-peer: against the original code"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

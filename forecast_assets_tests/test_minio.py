@@ -219,5 +219,5 @@ def test_credentials_never_reach_events_or_metadata(minio_graph, minio):
     _, result = minio_graph
     events = serialize_value(result.all_events)
     assert minio.secret_key not in events and minio.access_key not in events
-    spark_conf = str(dict(result.dagster_run.tags)) + str(result.dagster_run.run_config)
-    assert minio.secret_key not in spark_conf
+    run_record = str(dict(result.dagster_run.tags)) + str(result.dagster_run.run_config)
+    assert minio.secret_key not in run_record

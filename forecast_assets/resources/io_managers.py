@@ -79,7 +79,10 @@ class VersionedIOManager(dg.ConfigurableIOManager):
                     f"{self.warehouse.uri(self.bucket, self._asset_prefix(asset_key))}: materialize it first"
                 )
             entries = [current[UNPARTITIONED]]
-        return self.read_version(context, [self.warehouse.uri(self.bucket, e["key"]) for e in entries if e["key"]])
+        uris = [self.warehouse.uri(self.bucket, e["key"]) for e in entries if e["key"]]
+        if not uris:  # every requested partition was stored empty
+            raise StorageError(f"the stored partitions of {asset_key.to_user_string()} hold no rows")
+        return self.read_version(context, uris)
 
     def load_current(self, asset_key: dg.AssetKey) -> Any | None:
         """The asset's current version (every stored partition of a partitioned one), outside of a run."""
