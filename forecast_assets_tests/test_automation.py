@@ -250,21 +250,9 @@ def test_failure_is_posted_to_the_webhook_with_the_failing_step(webhook_server):
     notifier = Notifier(channel="webhook", webhook_url=url)
     with dg.instance_for_test() as instance:
         job = dg.GraphDefinition(name="broken", node_defs=[write_model]).to_job()
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-        event = next(
-            e
-            for e in instance.all_logs(result.run_id)
-            if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
-        )
-        context = dg.build_run_status_sensor_context(
-            sensor_name="notify_on_failure",
-            dagster_event=event.dagster_event,
-            dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id),
-            resources={"notifier": notifier},
-        ).for_run_failure()
+        context = run_status_context(instance, job, dg.DagsterEventType.RUN_FAILURE, notifier).for_run_failure()
         notify_on_failure(context)
     (payload,) = received
     assert payload["text"].startswith("*ml_pipeline FAILED")
     assert "step write_model" in payload["text"] and "EndpointConnectionError" in payload["text"]
-    assert f"/runs/{result.run_id}" in payload["text"]
+    assert f"/runs/{context.dagster_run.run_id}" in payload["text"]

@@ -35,10 +35,13 @@ def test_checks_and_job_resolve():
     assert job.executor_def.name == "in_process"
     assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(EXPECTED_GROUPS)
     repository = defs.get_repository_def()
-    for schedule in repository.schedule_defs:
-        assert schedule.job_name in {job.name for job in repository.get_all_jobs()}
-    for sensor in repository.sensor_defs:
-        assert sensor.name
+    assert {(s.name, s.job_name) for s in repository.schedule_defs} == {("weekly_retraining", "ml_pipeline")}
+    assert {s.name for s in repository.sensor_defs} == {
+        "new_sales_files",
+        "drift_retraining",
+        "notify_on_success",
+        "notify_on_failure",
+    }
 
 
 def test_loading_the_definitions_starts_no_jvm():

@@ -79,14 +79,13 @@ def model_comparison(context: dg.AssetExecutionContext, feature_dataset: DataFra
         "mase_scale_seasonal_naive_train_mae": scale,
         "feature_dataset": lineage,
         "models": {
-            _model_name(asset_name): {
-                "metrics": scores[_model_name(asset_name)],
-                "best_params": best_params(candidate, candidates[asset_name]),
-                "training_seconds": _training_seconds(context, asset_name),
-                "feature_importances": importances.get(_model_name(asset_name)),
+            _model_name(c.asset_name): {
+                "metrics": scores[_model_name(c.asset_name)],
+                "best_params": best_params(c, candidates[c.asset_name]),
+                "training_seconds": _training_seconds(context, c.asset_name),
+                "feature_importances": importances.get(_model_name(c.asset_name)),
             }
-            for candidate in CANDIDATES
-            for asset_name in [candidate.asset_name]
+            for c in CANDIDATES
         },
         "baselines": {name: {"metrics": scores[name], "column": column} for name, column in BASELINES.items()},
     }
