@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from forecast_assets.assets.checks import DOWNSTREAM_CHECKS
 from forecast_assets.assets.evaluation import best_model_beats_seasonal_naive, model_comparison, production_model
 from forecast_assets.assets.features import features
 from forecast_assets.assets.ingestion import raw_sales
@@ -13,7 +14,7 @@ from forecast_assets.jobs import ml_pipeline
 from forecast_assets.resources import build_resources
 
 ASSETS = [raw_sales, features, *candidate_assets, model_comparison, production_model, sales_forecast, drift_score]
-CHECKS = [best_model_beats_seasonal_naive]
+CHECKS = [best_model_beats_seasonal_naive, *DOWNSTREAM_CHECKS]
 SENSORS = [new_sales_files, drift_retraining, notify_on_success, notify_on_failure]
 
 

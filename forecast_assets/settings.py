@@ -58,6 +58,7 @@ def spark_config() -> dict[str, str]:
         "spark.driver.host": "127.0.0.1",
         "spark.sql.sources.partitionOverwriteMode": "static",
         "spark.sql.parquet.compression.codec": "snappy",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",  # validated pandas rows -> Spark in one batch
     }
     if storage_kind() == "minio":
         config.update(s3a_config(os.environ.get("FORECAST_S3_ENDPOINT", "")))

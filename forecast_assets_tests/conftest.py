@@ -24,6 +24,25 @@ TEST_RUN_CONFIG = {
         },
     }
 }
+ALL_CHECKS = {
+    *(
+        ("raw_sales", name)
+        for name in (
+            "columns_and_types",
+            "no_null_keys",
+            "values_in_range",
+            "dates_in_partitions",
+            "no_duplicate_rows",
+            "partitions_not_empty",
+            "bad_fraction_within_threshold",
+        )
+    ),
+    ("feature_dataset", "feature_dataset_consistent"),
+    *((f"{model}_model", "finite_cv_metrics") for model in ("random_forest", "linear_regression", "gradient_boosting")),
+    ("model_comparison", "best_model_beats_seasonal_naive"),
+    ("production_model", "production_model_serves"),
+    ("drift_score", "no_drift"),
+}
 TEST_WEEKS = ("2025-06-02", "2025-10-13")  # 20 weekly partitions: enough history for every feature
 
 

@@ -4,7 +4,7 @@ a real Dagster instance, a real SMTP server and a real HTTP server."""
 import io
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
@@ -92,19 +92,29 @@ def test_unreadable_file_is_reported_and_quarantined(landing):
     result = evaluate(landing, None)
     assert not result.run_requests
     message = result.skip_reason.skip_message
-    assert "broken.parquet" in message and "not a readable parquet file" in message
-    assert "no_dates.csv" in message and "missing column(s) data_venda" in message
+    assert "broken.parquet" in message and "not a readable Parquet file" in message
+    assert "no_dates.csv" in message and "lacks column(s) data_venda" in message
     keys = {o.key for o in landing.list_objects("raw-data")}
     assert {"quarantine/broken.parquet", "quarantine/no_dates.csv"} <= keys and "broken.parquet" not in keys
     reason = landing.read_bytes("raw-data", "quarantine/broken.parquet.reason.txt").decode()
-    assert "not a readable parquet file" in reason
+    assert "not a readable Parquet file" in reason
     assert not evaluate(landing, result.cursor).run_requests  # a quarantined file is never read as sales
 
 
-def test_file_for_a_week_far_in_the_future_is_reported(landing):
+def test_file_for_a_week_far_in_the_future_is_reported_and_quarantined(landing):
     landing.write_bytes("raw-data", "future.csv", csv_of("2031-03-03"))
     result = evaluate(landing, None)
+    message = result.skip_reason.skip_message
+    assert not result.run_requests and "future.csv row 1 (line 2)" in message and "is in the future" in message
+    assert "quarantine/future.csv" in {o.key for o in landing.list_objects("raw-data")}
+
+
+def test_file_for_the_current_week_waits_until_the_week_is_complete(landing):
+    today = datetime.now(UTC).date()
+    landing.write_bytes("raw-data", "this_week.csv", csv_of(str(today - timedelta(days=today.weekday()))))
+    result = evaluate(landing, None)
     assert not result.run_requests and "fall in no complete week yet" in result.skip_reason.skip_message
+    assert "this_week.csv" in {o.key for o in landing.list_objects("raw-data")}  # kept for later
 
 
 # -- drift sensor ------------------------------------------------------------------------------------

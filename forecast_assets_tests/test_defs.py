@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from forecast_assets import defs
+from forecast_assets_tests.conftest import ALL_CHECKS
 from forecast_assets_tests.minio_server import REPO
 
 EXPECTED_GROUPS = {
@@ -29,8 +30,12 @@ def test_every_asset_resolves_with_its_group():
 
 def test_checks_and_job_resolve():
     graph = defs.resolve_asset_graph()
-    checks = {key.name for key in graph.asset_check_keys}
-    assert "best_model_beats_seasonal_naive" in checks
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    assert checks == ALL_CHECKS
+    blocking = {
+        (k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys if graph.get_check_spec(k).blocking
+    }
+    assert blocking == ALL_CHECKS - {("drift_score", "no_drift")}
     job = defs.resolve_job_def("ml_pipeline")
     assert job.executor_def.name == "in_process"
     assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(EXPECTED_GROUPS)

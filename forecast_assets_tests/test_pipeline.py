@@ -17,7 +17,14 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import TRAIN
 from forecast_assets.definitions import build_defs
-from forecast_assets_tests.conftest import TEST_RUN_CONFIG, load_current, materialize_graph, range_tags, resolved
+from forecast_assets_tests.conftest import (
+    ALL_CHECKS,
+    TEST_RUN_CONFIG,
+    load_current,
+    materialize_graph,
+    range_tags,
+    resolved,
+)
 from forecast_assets_tests.minio_server import REPO
 
 ALL_ASSETS = {
@@ -53,8 +60,9 @@ def test_whole_graph_materializes(graph):
     defs, result = graph
     assert result.success
     assert materialized(result) == ALL_ASSETS
-    (check,) = result.get_asset_check_evaluations()
-    assert check.passed, check.description
+    checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == ALL_CHECKS
+    assert [key for key, check in checks.items() if not check.passed] == []
 
 
 def test_time_ordered_holdout_and_scaler_fitted_on_training_rows_only(graph, spark):
@@ -158,8 +166,10 @@ def test_production_model_not_promoted_when_candidates_lose_to_seasonal_naive(gr
     config["ops"]["raw_sales"] = {"config": {"landing_prefix": "noise/"}}
     result = materialize_graph(defs, run_config=config, raise_on_error=False)
 
-    (check,) = result.get_asset_check_evaluations()
-    assert not check.passed and "not promoted" in check.description
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    gate = checks["best_model_beats_seasonal_naive"]
+    assert not gate.passed and "not promoted" in gate.description
+    assert [name for name, check in checks.items() if not check.passed] == ["best_model_beats_seasonal_naive"]
     assert "model_comparison" in materialized(result)
     assert "production_model" not in materialized(result)
     manifest = resolved(defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))

@@ -1,20 +1,36 @@
 """Ingestion: sales files from the landing area (`raw-data`) -> the weekly `raw_sales` partitions."""
 
 import io
-from datetime import date, timedelta
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.partitions import weekly_partitions
 from forecast_assets.resources.storage import StoredObject, Warehouse
 from forecast_assets.settings import LANDING_BUCKET
+from forecast_assets.validation import (
+    BAD_ROW_COLUMNS,
+    COLUMNS_AND_TYPES,
+    DATES_IN_PARTITIONS,
+    NO_DUPLICATE_ROWS,
+    NO_NULL_KEYS,
+    VALUES_IN_RANGE,
+    FileProblem,
+    Limits,
+    ParsedFile,
+    as_date,
+    mark_duplicates,
+    message,
+    parse_sales_file,
+)
 
 SALES_SCHEMA = T.StructType(
     [
@@ -28,6 +44,7 @@ SALES_SCHEMA = T.StructType(
 DEMO_PREFIX = "demo/"
 QUARANTINE_PREFIX = "quarantine/"  # unreadable files are moved here, never read as sales
 SALES_SUFFIXES = (".csv", ".parquet")
+SAFE_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=/-]*")
 
 
 class IngestionConfig(dg.Config):
@@ -35,57 +52,63 @@ class IngestionConfig(dg.Config):
     demo_when_empty: bool = Field(
         default=True, description="write deterministic demo sales when no sales file has landed"
     )
+    max_bad_fraction: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="bad rows are quarantined and the good rows proceed, unless more than this fraction of the "
+        "rows of the files that feed the run are bad: then the checks fail and nothing downstream runs",
+    )
+    max_quantidade: int = Field(default=1_000_000, gt=0, description="larger quantities are absurd")
+    max_valor_total: float = Field(default=1e9, gt=0, description="larger values are absurd")
 
 
 def landed_sales_files(warehouse: Warehouse, prefix: str = "") -> list[StoredObject]:
     """Every CSV or Parquet sales file in the landing area, demo files included, quarantined ones not."""
     return [
         o
-        for o in warehouse.list_objects(LANDING_BUCKET, prefix)
+        for o in warehouse.list_objects(LANDING_BUCKET, safe_prefix(prefix))
         if o.key.lower().endswith(SALES_SUFFIXES) and not o.key.startswith(QUARANTINE_PREFIX)
     ]
 
 
+def safe_prefix(prefix: str) -> str:
+    if prefix and (not SAFE_PREFIX.fullmatch(prefix) or ".." in prefix.split("/")):
+        raise ValueError(f"landing_prefix {prefix!r}: expected a relative folder like 'exports/2025/'")
+    return prefix
+
+
+def limits_for(config: IngestionConfig | None = None, today: date | None = None) -> Limits:
+    config = config or IngestionConfig()
+    return Limits(
+        first_day=weekly_partitions.start.date(),
+        last_day=today or datetime.now(UTC).date(),
+        max_quantidade=config.max_quantidade,
+        max_valor_total=config.max_valor_total,
+    )
+
+
+def parse_landed(warehouse: Warehouse, stored: StoredObject, limits: Limits) -> ParsedFile:
+    """One landed file, parsed and validated (FileProblem when it cannot be read as sales at all)."""
+    return parse_sales_file(stored.key, warehouse.read_bytes(LANDING_BUCKET, stored.key), limits)
+
+
 def sales_file_dates(warehouse: Warehouse, stored: StoredObject) -> tuple[date, date]:
-    """First and last sale date of a landed file, read without Spark (for the sensor).
-    Raises ValueError naming the file and what is wrong when it cannot be read as sales."""
-    body = warehouse.read_bytes(LANDING_BUCKET, stored.key)
-    if not body:
-        raise ValueError(f"{stored.key}: empty file")
-    try:
-        if stored.key.lower().endswith(".csv"):
-            frame = pd.read_csv(io.BytesIO(body), dtype=str)
-        else:
-            frame = pd.read_parquet(io.BytesIO(body))
-    except Exception as error:  # any parser error: the file is not readable as sales
-        raise ValueError(f"{stored.key}: not a readable {stored.key.rsplit('.', 1)[-1]} file ({error})") from None
-    missing = [c for c in SALES_SCHEMA.fieldNames() if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{stored.key}: missing column(s) {', '.join(missing)}; expected {', '.join(SALES_SCHEMA.fieldNames())}"
-        )
-    dates = pd.to_datetime(frame["data_venda"].astype(str), errors="coerce", format="ISO8601")
-    if dates.isna().all():
-        raise ValueError(f"{stored.key}: column data_venda holds no date in YYYY-MM-DD form")
-    return dates.min().date(), dates.max().date()
+    """First and last sale date of a landed file's good rows, read without Spark (for the sensor).
+    Raises FileProblem naming the file and what is wrong when no row of it can be used."""
+    parsed = parse_landed(warehouse, stored, limits_for())
+    if parsed.good.empty:
+        examples = "; ".join(message(b) for _, b in parsed.bad.head(3).iterrows())
+        raise FileProblem(f"{stored.key}: none of its {parsed.rows} row(s) is usable ({examples or 'no rows'})")
+    return min(parsed.good["data_venda"]), max(parsed.good["data_venda"])
 
 
-def read_sales_files(spark: SparkSession, warehouse: Warehouse, files: list[StoredObject]) -> DataFrame:
-    """The files' rows in the sales schema, with the file each row came from."""
-
-    def uris(suffix: str) -> list[str]:
-        return [warehouse.uri(LANDING_BUCKET, f.key) for f in files if f.key.lower().endswith(suffix)]
-
-    reader = spark.read.schema(SALES_SCHEMA)
-    frames = []
-    if csv_files := uris(".csv"):
-        frames.append(reader.option("header", True).csv(csv_files))
-    if parquet_files := uris(".parquet"):
-        frames.append(reader.parquet(*parquet_files))
-    frames = [frame.withColumn("source_file", F.col("_metadata.file_path")) for frame in frames]
-    if not frames:
-        return spark.createDataFrame([], SALES_SCHEMA.add("source_file", T.StringType()))
-    return frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
+def quarantine_file(warehouse: Warehouse, key: str, reason: str) -> str:
+    """Move a landed file that can never be ingested to raw-data/quarantine/, with its reason beside it."""
+    target = f"{QUARANTINE_PREFIX}{key}"
+    warehouse.write_bytes(LANDING_BUCKET, f"{target}.reason.txt", f"{reason}\n".encode())
+    warehouse.move(LANDING_BUCKET, key, target)
+    return target
 
 
 def write_demo_sales(warehouse: Warehouse, weeks: list, existing: set[str], log) -> int:
@@ -104,6 +127,226 @@ def write_demo_sales(warehouse: Warehouse, weeks: list, existing: set[str], log)
     return written
 
 
+QUARANTINE_ROWS = f"{QUARANTINE_PREFIX}rows/"
+PARTITIONS_NOT_EMPTY = "partitions_not_empty"
+BAD_FRACTION = "bad_fraction_within_threshold"
+
+
+@dataclass
+class LandingReport:
+    """What validation found in the landed files, for the weeks [start, end) of one run."""
+
+    partition_keys: list[str]
+    start: date
+    end: date
+    good: pd.DataFrame  # good rows dated in the run's weeks, duplicates dropped
+    bad: pd.DataFrame  # bad rows of the files feeding the run (BAD_ROW_COLUMNS + partition)
+    duplicates: pd.DataFrame  # repeated rows dated in the run's weeks, dropped
+    scope: list[str]  # the files feeding the run: some row dated in its weeks
+    rows_in_scope: int
+    rejected: dict[str, str]  # files that can never be ingested -> why
+    week_rows: dict[str, int]
+
+    @property
+    def bad_rows_in_scope(self) -> int:
+        return len(self.bad)
+
+    @property
+    def bad_fraction(self) -> float:
+        return self.bad_rows_in_scope / self.rows_in_scope if self.rows_in_scope else 0.0
+
+    def week_key(self, day: date | str | None) -> str | None:
+        """The run's partition holding `day`, or None."""
+        day = as_date(day)
+        return _week_key(day, self.start, self.partition_keys) if day and self.start <= day < self.end else None
+
+    def examples(self, check: str | None, count: int = 5) -> list[str]:
+        rows = self.bad if check is None else self.bad[self.bad["check"] == check]
+        return [message(row) for _, row in rows.head(count).iterrows()]
+
+    def check_results(self, max_bad_fraction: float) -> list[dg.AssetCheckResult]:
+        over = self.bad_fraction > max_bad_fraction
+        severity = dg.AssetCheckSeverity.ERROR if over else dg.AssetCheckSeverity.WARN
+        rejected_by_check = {COLUMNS_AND_TYPES: [], DATES_IN_PARTITIONS: []}
+        for file, reason in self.rejected.items():
+            kind = DATES_IN_PARTITIONS if "future" in reason or "before the first" in reason else COLUMNS_AND_TYPES
+            rejected_by_check[kind].append(f"{file} quarantined: {reason}")
+        results = []
+        for check in (COLUMNS_AND_TYPES, NO_NULL_KEYS, VALUES_IN_RANGE, DATES_IN_PARTITIONS):
+            count = int((self.bad["check"] == check).sum())
+            files = rejected_by_check.get(check, [])
+            results.append(
+                dg.AssetCheckResult(
+                    check_name=check,
+                    passed=not count and not files,
+                    severity=severity if count else dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "bad_rows": count,
+                        "files_quarantined": len(files),
+                        "examples": dg.MetadataValue.md("\n".join(f"- {m}" for m in files[:5] + self.examples(check))),
+                    },
+                )
+            )
+        results.append(
+            dg.AssetCheckResult(
+                check_name=NO_DUPLICATE_ROWS,
+                passed=self.duplicates.empty,
+                severity=dg.AssetCheckSeverity.WARN,  # one copy of each row is kept: nothing downstream is wrong
+                metadata={
+                    "duplicate_rows_dropped": len(self.duplicates),
+                    "examples": dg.MetadataValue.md(
+                        "\n".join(f"- {message(r)}" for _, r in self.duplicates.head(5).iterrows())
+                    ),
+                },
+            )
+        )
+        empty = [key for key in self.partition_keys if not self.week_rows.get(key)]
+        results.append(
+            dg.AssetCheckResult(
+                check_name=PARTITIONS_NOT_EMPTY,
+                passed=not empty,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "empty_weeks": ", ".join(empty[:20]) + (" ..." if len(empty) > 20 else ""),
+                    "rows_per_week_min": min((self.week_rows.get(k, 0) for k in self.partition_keys), default=0),
+                },
+                description=f"{len(empty)} week(s) without a good sales row: no sales file covers them, "
+                "or every row of it was quarantined"
+                if empty
+                else None,
+            )
+        )
+        results.append(
+            dg.AssetCheckResult(
+                check_name=BAD_FRACTION,
+                passed=not over,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "bad_fraction": round(self.bad_fraction, 6),
+                    "max_bad_fraction": max_bad_fraction,
+                    "bad_rows": self.bad_rows_in_scope,
+                    "rows": self.rows_in_scope,
+                    "files": ", ".join(self.scope[:20]),
+                },
+                description=(
+                    f"{self.bad_fraction:.1%} of {self.rows_in_scope} rows are bad (more than {max_bad_fraction:.1%}): "
+                    "nothing was stored and nothing downstream runs; the bad rows are in "
+                    f"{LANDING_BUCKET}/{QUARANTINE_ROWS}"
+                )
+                if over
+                else None,
+            )
+        )
+        return results
+
+
+def validate_landing(
+    warehouse: Warehouse, files: list[StoredObject], limits: Limits, partition_keys: list[str], start: date, end: date
+) -> LandingReport:
+    """Parse and validate every landed file; keep what concerns the weeks [start, end)."""
+    parsed, rejected = [], {}
+    for stored in files:
+        try:
+            parsed.append(parse_landed(warehouse, stored, limits))
+        except FileProblem as problem:
+            rejected[stored.key] = str(problem)
+    good_all = pd.concat([p.good for p in parsed], ignore_index=True) if parsed else _empty_good()
+    good_all, duplicates_all = mark_duplicates(good_all)
+
+    def week_of(days: pd.Series) -> pd.Series:
+        inside = days.map(lambda d: d is not None and start <= d < end)
+        return days.where(inside, None).map(lambda d: None if d is None else _week_key(d, start, partition_keys))
+
+    scope, bad_frames, rows = [], [], 0
+    for result in parsed:
+        bad_days = result.bad["data_venda"].map(as_date)
+        good_days = result.good["data_venda"]
+        in_window = (
+            good_days.map(lambda d: start <= d < end).any()
+            or bad_days.map(lambda d: d is not None and start <= d < end).any()
+        )
+        if in_window:
+            scope.append(result.file)
+            rows += result.rows
+            bad_frames.append(result.bad.assign(partition=week_of(bad_days).to_numpy()))
+        elif good_days.empty and result.rows:  # no row of the file can ever be ingested
+            reasons = "; ".join(message(b) for _, b in result.bad.head(3).iterrows())
+            rejected[result.file] = f"none of its {result.rows} row(s) is usable: {reasons}"
+    bad = (
+        pd.concat(bad_frames, ignore_index=True)
+        if bad_frames
+        else pd.DataFrame(columns=[*BAD_ROW_COLUMNS, "partition"])
+    )
+    inside = good_all["data_venda"].map(lambda d: start <= d < end) if len(good_all) else pd.Series([], dtype=bool)
+    good = good_all[inside.to_numpy(dtype=bool)] if len(good_all) else good_all
+    dup_days = duplicates_all["data_venda"].map(as_date)
+    duplicates = duplicates_all[dup_days.map(lambda d: d is not None and start <= d < end).to_numpy(dtype=bool)]
+    week_rows = good["data_venda"].map(lambda d: _week_key(d, start, partition_keys)).value_counts().to_dict()
+    return LandingReport(
+        partition_keys=partition_keys,
+        start=start,
+        end=end,
+        good=good,
+        bad=bad,
+        duplicates=duplicates,
+        scope=scope,
+        rows_in_scope=rows,
+        rejected=rejected,
+        week_rows=week_rows,
+    )
+
+
+def _week_key(day: date, start: date, partition_keys: list[str]) -> str:
+    return partition_keys[(day - start).days // 7]
+
+
+def _empty_good() -> pd.DataFrame:
+    return pd.DataFrame(columns=[*SALES_SCHEMA.fieldNames(), "source_file", "source_row"])
+
+
+def write_quarantine(warehouse: Warehouse, report: LandingReport) -> dict[str, str]:
+    """Bad rows, with the reason for each, as CSV: one file per week of the run (rewritten by each run of
+    that week, removed when the week is clean) and one per file for rows no week can hold."""
+    written = {}
+    duplicates = report.duplicates.assign(partition=report.duplicates["data_venda"].map(report.week_key))
+    for key in report.partition_keys:
+        target = f"{QUARANTINE_ROWS}week={key}.csv"
+        rows = pd.concat(
+            [report.bad[report.bad["partition"] == key], duplicates[duplicates["partition"] == key]], ignore_index=True
+        )
+        if len(rows):
+            warehouse.write_bytes(LANDING_BUCKET, target, rows.drop(columns="partition").to_csv(index=False).encode())
+            written[key] = warehouse.uri(LANDING_BUCKET, target)
+        else:
+            warehouse.delete(LANDING_BUCKET, target)
+    unassigned = report.bad[report.bad["partition"].isna()]
+    for file, rows in unassigned.groupby("file"):
+        target = f"{QUARANTINE_ROWS}unassigned/{file}.csv"
+        warehouse.write_bytes(LANDING_BUCKET, target, rows.drop(columns="partition").to_csv(index=False).encode())
+        written[file] = warehouse.uri(LANDING_BUCKET, target)
+    return written
+
+
+def to_spark(spark: SparkSession, good: pd.DataFrame) -> DataFrame:
+    schema = T.StructType(
+        [*SALES_SCHEMA.fields, T.StructField("source_file", T.StringType()), T.StructField("source_row", T.LongType())]
+    )
+    if good.empty:
+        return spark.createDataFrame([], schema)
+    return spark.createDataFrame(good, schema)
+
+
+RAW_SALES_CHECKS = {
+    COLUMNS_AND_TYPES: "every file readable as CSV/Parquet with the five sales columns; every value of its type",
+    NO_NULL_KEYS: "no empty produto, categoria_valor, quantidade, valor_total or data_venda",
+    VALUES_IN_RANGE: "quantities whole and >= 1, values finite and >= 0, neither absurd",
+    DATES_IN_PARTITIONS: "sale dates inside the weekly partitions: not before the first week, not in the future",
+    NO_DUPLICATE_ROWS: "no row repeats an earlier row in all five columns (a file dropped twice); repeats are dropped",
+    PARTITIONS_NOT_EMPTY: "every week of the run holds sales",
+    BAD_FRACTION: "the bad rows of the files feeding the run stay within max_bad_fraction",
+}
+
+
 @dg.asset(
     group_name="ingestion",
     partitions_def=weekly_partitions,
@@ -111,31 +354,57 @@ def write_demo_sales(warehouse: Warehouse, weeks: list, existing: set[str], log)
     io_manager_key="processed_data_io",
     metadata={"partition_expr": "data_venda"},
     kinds={"spark", "parquet"},
+    output_required=False,
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="raw_sales", description=text, blocking=True)
+        for name, text in RAW_SALES_CHECKS.items()
+    ],
 )
 def raw_sales(
     context: dg.AssetExecutionContext,
     config: IngestionConfig,
     pyspark: LazyPySparkResource,
     warehouse: Warehouse,
-) -> dg.Output[DataFrame]:
-    """Sales rows (produto, categoria_valor, quantidade, valor_total, data_venda) of the week, read from
-    every CSV or Parquet file in the landing area (`raw-data`). When no sales file has landed, a
-    deterministic generator writes demo weeks there first. One run can load a range of weeks."""
+):
+    """Sales rows (produto, categoria_valor, quantidade, valor_total, data_venda, plus source_file and
+    source_row) of the week, read from every CSV or Parquet file in the landing area (`raw-data`) and
+    validated row by row: bad rows go to raw-data/quarantine/rows/ with their reasons, the good rows proceed.
+    When no sales file has landed, a deterministic generator writes demo weeks there first. One run can
+    load a range of weeks."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
-    files = landed_sales_files(warehouse, config.landing_prefix)
+    try:
+        files = landed_sales_files(warehouse, config.landing_prefix)
+    except ValueError as error:
+        raise dg.Failure(str(error), allow_retries=False) from None
     if config.demo_when_empty and not any(not f.key.startswith(DEMO_PREFIX) for f in files):
         weeks = [start + timedelta(days=7 * i) for i in range((end - start).days // 7)]
         if write_demo_sales(warehouse, weeks, {f.key for f in files}, context.log):
             files = landed_sales_files(warehouse, config.landing_prefix)
-    sales = read_sales_files(pyspark.spark_session, warehouse, files).filter(
-        (F.col("data_venda") >= F.lit(start)) & (F.col("data_venda") < F.lit(end))
-    )
-    return dg.Output(
-        sales,
-        metadata={
-            "weeks": len(context.partition_keys),
-            "date_range": f"{start} .. {end - timedelta(days=1)}",
-            "landing_files": len(files),
-        },
-    )
+
+    report = validate_landing(warehouse, files, limits_for(config), context.partition_keys, start, end)
+    for key, reason in report.rejected.items():
+        target = quarantine_file(warehouse, key, reason)
+        context.log.warning(f"quarantined {key} -> {LANDING_BUCKET}/{target}: {reason}")
+    quarantined = write_quarantine(warehouse, report)
+    over = report.bad_fraction > config.max_bad_fraction
+    if report.bad_rows_in_scope:
+        context.log.warning(
+            f"{report.bad_rows_in_scope} bad row(s) of {report.rows_in_scope} ({report.bad_fraction:.1%}) quarantined "
+            f"in {LANDING_BUCKET}/{QUARANTINE_ROWS}; e.g. {report.examples(None, 1)[0]}"
+        )
+    if not over:
+        yield dg.Output(
+            to_spark(pyspark.spark_session, report.good),
+            metadata={
+                "weeks": len(context.partition_keys),
+                "date_range": f"{start} .. {end - timedelta(days=1)}",
+                "landing_files": len(files),
+                "files_feeding_run": len(report.scope),
+                "rows_read": report.rows_in_scope,
+                "bad_rows": report.bad_rows_in_scope,
+                "duplicate_rows_dropped": len(report.duplicates),
+                "quarantine": dg.MetadataValue.json(quarantined),
+            },
+        )
+    yield from report.check_results(config.max_bad_fraction)

@@ -56,10 +56,22 @@ class DriftConfig(dg.Config):
     drifted_share_threshold: float = DriftThresholds.drifted_share
 
 
-@dg.asset(group_name="monitoring", io_manager_key="ml_experiments_io", kinds={"scipy", "json"})
+@dg.asset(
+    group_name="monitoring",
+    io_manager_key="ml_experiments_io",
+    kinds={"scipy", "json"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_drift",
+            asset="drift_score",
+            description="a warning when the recent window has drifted from the training window (the drift "
+            "sensor decides on retraining)",
+        )
+    ],
+)
 def drift_score(
     context: dg.AssetExecutionContext, config: DriftConfig, feature_dataset: DataFrame, production_model: PipelineModel
-) -> dg.Output[dict]:
+):
     """Drift of each feature and of the production model's predictions between the training window
     (reference) and the most recent window (current): KS statistic and p-value, PSI, a drifted flag per
     column, an overall score (share of drifted columns) and verdict. Stored as JSON in ml-experiments."""
@@ -92,7 +104,7 @@ def drift_score(
         "columns": table.reset_index().to_dict(orient="records"),
     }
     context.log.info(f"drift score {verdict['score']:.2f}, drifted={verdict['drifted']}: {verdict['drifted_columns']}")
-    return dg.Output(
+    yield dg.Output(
         result,
         metadata={
             "drift_score": verdict["score"],
@@ -100,4 +112,10 @@ def drift_score(
             "drifted_columns": ", ".join(verdict["drifted_columns"]) or "none",
             "columns": dg.MetadataValue.md(table.round(4).to_markdown()),
         },
+    )
+    yield dg.AssetCheckResult(
+        check_name="no_drift",
+        passed=not verdict["drifted"],
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"drift_score": verdict["score"], "drifted_columns": ", ".join(verdict["drifted_columns"]) or "none"},
     )

@@ -1,5 +1,6 @@
 """Training: three candidate regressors, each tuned by time-ordered cross-validation on the training split."""
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import TRAIN
 from forecast_assets.ml.tuning import ProgressEvaluator, TimeSeriesCrossValidator
+
+FINITE_METRICS = "finite_cv_metrics"
 
 
 class TrainingConfig(dg.Config):
@@ -88,6 +91,16 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
         kinds={"spark"},
         description=f"The {candidate.label} regressor, tuned over its grid by time-ordered cross-validation "
         "on the training split of `feature_dataset`, refitted on the whole training split.",
+        output_required=False,
+        check_specs=[
+            dg.AssetCheckSpec(
+                FINITE_METRICS,
+                asset=candidate.asset_name,
+                blocking=True,
+                description="every grid point's cross-validation RMSE is a finite number; otherwise the model "
+                "is not stored and nothing downstream runs",
+            )
+        ],
     )
     def _candidate(context: dg.AssetExecutionContext, config: TrainingConfig, feature_dataset: DataFrame):
         estimator = candidate.estimator()
@@ -125,8 +138,19 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
             for point, rmse in zip(grid, tuned.avgMetrics, strict=True)
         )
         params = best_params(candidate, tuned.bestModel)
+        broken = [str(point) for point, rmse in zip(grid, tuned.avgMetrics, strict=True) if not math.isfinite(rmse)]
+        check = dg.AssetCheckResult(
+            check_name=FINITE_METRICS,
+            passed=not broken,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"grid_points": len(grid), "non_finite": len(broken)},
+            description=f"non-finite cv rmse at {', '.join(broken)}: the model was not stored" if broken else None,
+        )
+        if broken:
+            yield check
+            return
         context.log.info(f"{candidate.label}: best {params}, cv rmse {min(tuned.avgMetrics):.3f}, {seconds:.1f}s")
-        return dg.Output(
+        yield dg.Output(
             tuned.bestModel,
             metadata={
                 "profile": config.profile,
@@ -138,6 +162,7 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
                 "cv_grid": dg.MetadataValue.md(grid_table),
             },
         )
+        yield check
 
     return _candidate
 

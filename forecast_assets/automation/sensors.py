@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from forecast_assets import settings
-from forecast_assets.assets.ingestion import DEMO_PREFIX, QUARANTINE_PREFIX, landed_sales_files, sales_file_dates
+from forecast_assets.assets.ingestion import DEMO_PREFIX, landed_sales_files, quarantine_file, sales_file_dates
 from forecast_assets.jobs import ml_pipeline
 from forecast_assets.partitions import weekly_partitions
 from forecast_assets.resources.notifications import Notifier
 from forecast_assets.resources.storage import Warehouse
-from forecast_assets.settings import LANDING_BUCKET
+from forecast_assets.validation import FileProblem
 
 
 def _default_status() -> dg.DefaultSensorStatus:
@@ -40,10 +40,8 @@ def new_sales_files(context: dg.SensorEvaluationContext, warehouse: Warehouse) -
         seen[stored.key] = stored.version
         try:
             first, last = sales_file_dates(warehouse, stored)
-        except ValueError as error:
-            target = f"{QUARANTINE_PREFIX}{stored.key}"
-            warehouse.move(LANDING_BUCKET, stored.key, target)
-            warehouse.write_bytes(LANDING_BUCKET, f"{target}.reason.txt", f"{error}\n".encode())
+        except FileProblem as error:
+            target = quarantine_file(warehouse, stored.key, str(error))
             problems.append(f"quarantined {stored.key} -> {target}: {error}")
             continue
         window = dg.TimeWindow(

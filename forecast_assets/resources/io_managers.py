@@ -6,6 +6,7 @@ They differ only in how one version is written and read; where it lives is the W
 """
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from forecast_assets.resources.storage import StorageError, Warehouse
 MANIFEST = "_manifest.json"
 UNPARTITIONED = "__all__"
 PARTITION_COLUMN = "dagster_partition"  # Spark hides folders that start with "_"
+SAFE_PARTITION_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 
 
 class VersionedIOManager(dg.ConfigurableIOManager):
@@ -49,6 +51,9 @@ class VersionedIOManager(dg.ConfigurableIOManager):
         version = manifest["last_version"] + 1
         prefix = f"{self._asset_prefix(context.asset_key)}/v{version:04d}"
         partition_keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        for key in partition_keys or []:
+            if not SAFE_PARTITION_KEY.fullmatch(key):
+                raise StorageError(f"refusing partition key {key!r}: expected letters, digits, '-', '_', '.' or ':'")
         written, metadata = self.write_version(context, obj, prefix, partition_keys)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for key, entry in written.items():
@@ -168,7 +173,12 @@ class SparkModelIOManager(VersionedIOManager):
     pyspark: LazyPySparkResource
 
     def write_version(self, context, obj, prefix, partition_keys):
-        obj.write().overwrite().save(self.warehouse.uri(self.bucket, prefix))
+        uri = self.warehouse.uri(self.bucket, prefix)
+        obj.write().overwrite().save(uri)
+        # Read it back before the pointer moves: a model that does not load is never made current.
+        reloaded = DefaultParamsReader.loadParamsInstance(uri, self.pyspark.spark_session)
+        if type(reloaded) is not type(obj):
+            raise StorageError(f"{uri} reloads as {type(reloaded).__name__}, not {type(obj).__name__}")
         return {UNPARTITIONED: {"key": prefix}}, {
             "model_class": type(obj).__name__,
             "size_bytes": self._size(prefix),

@@ -159,6 +159,8 @@ class Warehouse(dg.ConfigurableResource):
                 key = path.relative_to(base).as_posix()
                 if not path.is_file() or not key.startswith(prefix) or path.name.startswith((".", "_")):
                     continue
+                if path.is_symlink() or not path.resolve().is_relative_to(base.resolve()):
+                    continue  # a link could address a file outside the warehouse
                 stat = path.stat()
                 modified = datetime.fromtimestamp(stat.st_mtime, UTC)
                 found.append(StoredObject(key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}", modified))
@@ -174,6 +176,18 @@ class Warehouse(dg.ConfigurableResource):
         except (BotoCoreError, ClientError) as error:
             raise self._fail("list", bucket, prefix, error) from None
         return sorted(found, key=lambda o: o.key)
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object; harmless when it does not exist."""
+        if not self.is_s3:
+            self._path(bucket, key).unlink(missing_ok=True)
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._s3().delete_object(Bucket=bucket, Key=_safe_key(key))
+        except (BotoCoreError, ClientError) as error:
+            raise self._fail("delete", bucket, key, error) from None
 
     def move(self, bucket: str, key: str, new_key: str) -> None:
         """Move an object inside the bucket (copy, then delete the original)."""

@@ -1,0 +1,119 @@
+"""Checks downstream of raw_sales: the feature dataset adds up, the production model serves what was scored.
+
+(raw_sales's own checks are yielded by the asset itself, from the validation of every landed row; the
+candidates check their cross-validation metrics and drift_score reports drift, in their own modules.)
+"""
+
+import math
+from datetime import timedelta
+
+import dagster as dg
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from forecast_assets.assets.features import FEATURE_COLUMNS, WINDOW_FEATURES
+from forecast_assets.ml.metrics import forecast_metrics
+
+RAW_SALES_IN = {"raw_sales": dg.AssetIn()}
+
+
+def _null_or_nan(column: str, numeric: bool = True):
+    value = F.col(column)
+    return value.isNull() | F.isnan(value) if numeric else value.isNull()
+
+
+@dg.asset_check(asset="feature_dataset", blocking=True, additional_ins=RAW_SALES_IN)
+def feature_dataset_consistent(feature_dataset: DataFrame, raw_sales: DataFrame) -> dg.AssetCheckResult:
+    """No null or NaN in any feature, the target or the feature vector; one row per product and day with no
+    gap; each product's targets add up to its raw sales over the same days (the zero-fill lost nothing)."""
+    nulls = feature_dataset.select(
+        *[F.sum(_null_or_nan(c).cast("long")).alias(c) for c in [*FEATURE_COLUMNS, "target"]],
+        F.sum(_null_or_nan("features", numeric=False).cast("long")).alias("features"),
+    ).first()
+    null_columns = {c: nulls[c] for c in nulls.asDict() if nulls[c]}
+
+    per_product = feature_dataset.groupBy("produto").agg(
+        F.count("*").alias("rows"),
+        F.countDistinct("forecast_date").alias("days"),
+        F.min("forecast_date").alias("first"),
+        F.max("forecast_date").alias("last"),
+        F.sum("target").alias("targets"),
+    )
+    raw_totals = (
+        raw_sales.join(per_product.select("produto", "first", "last"), "produto")
+        .filter((F.col("data_venda") >= F.col("first")) & (F.col("data_venda") <= F.col("last")))
+        .groupBy("produto")
+        .agg(F.sum("valor_total").alias("raw"))
+    )
+    compared = per_product.join(raw_totals, "produto", "left").withColumn("raw", F.coalesce("raw", F.lit(0.0)))
+    gaps = compared.filter(
+        (F.col("rows") != F.col("days")) | (F.col("rows") != F.datediff("last", "first") + 1)
+    ).count()
+    mismatched = compared.filter(F.abs(F.col("targets") - F.col("raw")) > 1e-6 * (F.abs(F.col("raw")) + 1)).collect()
+
+    # Every product with enough history before the last day must have rows.
+    last_day = raw_sales.agg(F.max("data_venda")).first()[0]
+    eligible = (
+        raw_sales.groupBy("produto")
+        .agg(F.min("data_venda").alias("first_sale"))
+        .filter(F.col("first_sale") <= F.lit(last_day - timedelta(days=WINDOW_FEATURES.history_days())))
+    )
+    missing = eligible.join(per_product, "produto", "left_anti").limit(5).collect()
+
+    problems = []
+    if null_columns:
+        problems.append(f"null or NaN values: {null_columns}")
+    if gaps:
+        problems.append(f"{gaps} product(s) with missing or repeated days")
+    if mismatched:
+        examples = ", ".join(f"{r['produto']} (targets {r['targets']:.2f}, raw {r['raw']:.2f})" for r in mismatched[:5])
+        problems.append(f"{len(mismatched)} product(s) whose targets do not add up to raw_sales: {examples}")
+    if missing:
+        problems.append(f"products with history but no rows: {', '.join(r['produto'] for r in missing)}")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(problems) or "no nulls; rows contiguous per product; targets add up to raw_sales",
+        metadata={"products": per_product.count(), "null_values": sum(null_columns.values()), "gaps": gaps},
+    )
+
+
+@dg.asset_check(
+    asset="production_model",
+    blocking=True,
+    additional_ins={**RAW_SALES_IN, "model_comparison": dg.AssetIn()},
+)
+def production_model_serves(
+    production_model: PipelineModel, raw_sales: DataFrame, model_comparison: dict
+) -> dg.AssetCheckResult:
+    """The stored production model, loaded back through its pointer, turns raw sales rows into finite
+    forecasts for every holdout row and reproduces the holdout RMSE that model_comparison scored."""
+    holdout = model_comparison["holdout"]
+    scored = (  # the whole history, as in training: a shorter one could start a product's series later
+        production_model.transform(raw_sales)
+        .filter(F.col("forecast_date").between(F.lit(holdout["first_date"]), F.lit(holdout["last_date"])))
+        .filter(F.col("target").isNotNull())
+        .select("target", "prediction")
+        .toPandas()
+    )
+    expected = model_comparison["models"][model_comparison["best_model"]]["metrics"]["rmse"]
+    finite = bool(len(scored)) and all(math.isfinite(v) for v in scored["prediction"])
+    rmse = (
+        forecast_metrics(scored["target"].to_numpy(), scored["prediction"].to_numpy(), 1.0)["rmse"] if finite else None
+    )
+    passed = finite and len(scored) == holdout["rows"] and math.isclose(rmse, expected, rel_tol=1e-6, abs_tol=1e-6)
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"serves {len(scored)} holdout rows at rmse {rmse:.4f}, as scored"
+            if passed
+            else f"the stored production model does not reproduce its evaluation: {len(scored)} of "
+            f"{holdout['rows']} holdout rows, finite predictions: {finite}, rmse {rmse} vs {expected:.4f}"
+        ),
+        metadata={"holdout_rows": len(scored), "rmse": rmse, "scored_rmse": expected},
+    )
+
+
+DOWNSTREAM_CHECKS = [feature_dataset_consistent, production_model_serves]
