@@ -13,12 +13,13 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::UserWarning
 # Spark's S3A jars, fetched into the cache only when MinIO storage is selected.
 S3A_JARS = $$( [ "$${FORECAST_STORAGE:-local}" = minio ] && PYTHON=$(PY) scripts/fetch-s3a-jars.sh )
 
-.PHONY: help setup run dev test minio lint bench bench-peer clean
+.PHONY: help setup run dev test smoke minio lint bench bench-peer clean
 
 help:
 	@echo "make run    set up, then materialize the whole graph on the embedded default and print a summary"
 	@echo "make dev    the Dagster UI (and daemon) on the same DAGSTER_HOME"
 	@echo "make test   set up, then run the whole test suite (real Spark, real MinIO)"
+	@echo "make smoke  docker-compose.yml's topology natively: Postgres, MinIO, Spark standalone, Dagster"
 	@echo "make minio  a local MinIO server for trying the MinIO storage by hand"
 	@echo "make lint   ruff"
 	@echo "make bench  benchmarks that print figures (S, M, L); make bench-peer: against the original code"
@@ -49,12 +50,19 @@ test: setup
 	FORECAST_S3A_JARS="$$(PYTHON=$(PY) scripts/fetch-s3a-jars.sh)" \
 	$(VENV)/bin/pytest
 
+# The production topology without Docker: PostgreSQL (Debian's package, installed when missing), MinIO,
+# a Spark standalone master and worker, the user-code gRPC server, dagster-webserver and dagster-daemon.
+smoke: setup
+	MINIO_BIN="$$(scripts/build-minio.sh)" \
+	FORECAST_S3A_JARS="$$(PYTHON=$(PY) scripts/fetch-s3a-jars.sh)" \
+	$(PY) deploy/smoke.py
+
 minio: setup
 	scripts/minio-server.sh
 
 lint: setup
-	$(VENV)/bin/ruff check forecast_assets forecast_assets_tests bench
-	$(VENV)/bin/ruff format --check forecast_assets forecast_assets_tests bench
+	$(VENV)/bin/ruff check forecast_assets forecast_assets_tests bench deploy
+	$(VENV)/bin/ruff format --check forecast_assets forecast_assets_tests bench deploy
 
 clean:
 	rm -rf warehouse $(DAGSTER_HOME)

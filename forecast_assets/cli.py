@@ -2,6 +2,7 @@
 
 python -m forecast_assets.cli demo-range-tags   # run tags for one run over the last DEMO_WEEKS weeks
 python -m forecast_assets.cli summary           # what the latest ml_pipeline run produced
+python -m forecast_assets.cli create-buckets    # the original design's buckets, where missing (compose's minio-init)
 """
 
 import json
@@ -78,10 +79,22 @@ def _latest_report() -> dict | None:
         return io_manager.load_current(dg.AssetKey("model_comparison"))
 
 
+def create_buckets() -> list[str]:
+    from forecast_assets import defs
+    from forecast_assets.settings import BUCKETS
+
+    with defs.resources["warehouse"].process_config_and_initialize_cm() as warehouse:
+        for bucket in BUCKETS:
+            warehouse.ensure_bucket(bucket)
+        return [warehouse.uri(bucket) for bucket in BUCKETS]
+
+
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else ""
     if command == "demo-range-tags":
         print(json.dumps(demo_range_tags()))
+    elif command == "create-buckets":
+        print("\n".join(create_buckets()))
     elif command == "summary":
         with dg.DagsterInstance.get() as instance:
             print(summary(instance))

@@ -8,15 +8,19 @@ FORECAST_STORAGE picks the storage: `local` (default, a warehouse folder, no ser
   FORECAST_S3_ENDPOINT   MinIO endpoint, e.g. http://127.0.0.1:9000
   AWS_ACCESS_KEY_ID      MinIO access key (read by boto3 and by Spark's S3A from the environment)
   AWS_SECRET_ACCESS_KEY  MinIO secret key
-  SPARK_MASTER           default local[*]
+  SPARK_MASTER           default local[*]; spark://host:port for a standalone cluster
+  SPARK_DRIVER_HOST      where executors reach the driver (default 127.0.0.1; the container name in compose)
   SPARK_DRIVER_MEMORY    default 6g
+  SPARK_EXECUTOR_MEMORY  on a cluster (Spark's default 1g)
+  SPARK_CORES_MAX        on a cluster: cores one run may take (default all)
   SPARK_SHUFFLE_PARTITIONS default 4
-  FORECAST_S3A_JARS      comma-separated jar paths for S3A (the Makefile fills it from the cache)
+  FORECAST_S3A_JARS      jar paths (comma-separated) or a folder of jars for S3A (the Makefile fills it)
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -43,10 +47,30 @@ def warehouse_root() -> str:
     return str(Path(os.environ.get("FORECAST_WAREHOUSE", "warehouse")).resolve())
 
 
+SPARK_MASTER_FORM = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|spark://[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*")
+ENDPOINT_FORM = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?/?")
+
+
+def spark_master() -> str:
+    master = os.environ.get("SPARK_MASTER", "local[*]").strip()
+    if not SPARK_MASTER_FORM.fullmatch(master):
+        raise ValueError(f"SPARK_MASTER={master!r}: expected local[*], local[N] or spark://host:port")
+    return master
+
+
+def s3_endpoint() -> str:
+    endpoint = os.environ.get("FORECAST_S3_ENDPOINT", "").strip()
+    if not ENDPOINT_FORM.fullmatch(endpoint):
+        raise ValueError(f"FORECAST_S3_ENDPOINT={endpoint!r}: expected http(s)://host:port, e.g. http://127.0.0.1:9000")
+    return endpoint
+
+
 def spark_config() -> dict[str, str]:
-    """Spark settings for one session per run process (local mode unless SPARK_MASTER says otherwise)."""
+    """Spark settings for one session per run process: local mode, or a standalone cluster when SPARK_MASTER
+    names one (the run process is then the driver; executors reach it at SPARK_DRIVER_HOST)."""
+    driver_host = os.environ.get("SPARK_DRIVER_HOST", "127.0.0.1")
     config = {
-        "spark.master": os.environ.get("SPARK_MASTER", "local[*]"),
+        "spark.master": spark_master(),
         "spark.app.name": "forecast_assets",
         # The full random-forest grid (maxDepth 15) dies on Spark's default 1g driver.
         "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY", "6g"),
@@ -54,14 +78,17 @@ def spark_config() -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.host": "127.0.0.1",
+        "spark.driver.host": driver_host,
+        "spark.driver.bindAddress": "127.0.0.1" if driver_host == "127.0.0.1" else "0.0.0.0",
         "spark.sql.sources.partitionOverwriteMode": "static",
         "spark.sql.parquet.compression.codec": "snappy",
         "spark.sql.execution.arrow.pyspark.enabled": "true",  # validated pandas rows -> Spark in one batch
     }
+    for variable, key in (("SPARK_EXECUTOR_MEMORY", "spark.executor.memory"), ("SPARK_CORES_MAX", "spark.cores.max")):
+        if os.environ.get(variable):
+            config[key] = os.environ[variable]
     if storage_kind() == "minio":
-        config.update(s3a_config(os.environ.get("FORECAST_S3_ENDPOINT", "")))
+        config.update(s3a_config(s3_endpoint()))
     return config
 
 
@@ -82,16 +109,24 @@ def s3a_config(endpoint: str) -> dict[str, str]:
         "spark.hadoop.fs.s3a.connection.establish.timeout": "5s",
         "spark.hadoop.fs.s3a.connection.timeout": "30s",
     }
-    jars = os.environ.get("FORECAST_S3A_JARS", "")
-    if jars:
+    if jars := s3a_jars():
         config["spark.jars"] = jars
     return config
+
+
+def s3a_jars() -> str:
+    """FORECAST_S3A_JARS: comma-separated jar paths, or a folder of jars (the Docker images' /opt/s3a-jars)."""
+    jars = os.environ.get("FORECAST_S3A_JARS", "").strip()
+    if jars and Path(jars).is_dir():
+        return ",".join(str(p) for p in sorted(Path(jars).glob("*.jar")))
+    return jars
 
 
 def warehouse_config() -> dict:
     """Keyword arguments for the Warehouse resource: a folder, or MinIO through dagster-aws's S3Resource."""
     if storage_kind() == "local":
         return {"root_uri": "file://" + warehouse_root()}
+    s3_endpoint()  # a clear error now rather than a confusing one from boto3 later
     return {
         "root_uri": "s3a://",
         "endpoint_url": dg.EnvVar("FORECAST_S3_ENDPOINT"),

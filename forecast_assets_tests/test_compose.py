@@ -1,0 +1,160 @@
+"""docker-compose.yml, checked without a Docker engine: loaded by compose-go (the loader Docker Compose uses,
+deploy/compose-check) with .env.example, then cross-checked against deploy/dagster.yaml, deploy/workspace.yaml,
+the Dockerfiles and settings.py. `make smoke` runs the same topology natively."""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pyspark
+import pytest
+import yaml
+
+from forecast_assets import settings
+from forecast_assets_tests.minio_server import REPO
+
+SERVICES = {
+    "minio",
+    "minio-init",
+    "spark-master",
+    "spark-worker",
+    "postgres",
+    "user-code",
+    "dagster-webserver",
+    "dagster-daemon",
+}
+DAGSTER_SERVICES = ("user-code", "dagster-webserver", "dagster-daemon")
+POSTGRES_VARIABLES = {f"DAGSTER_POSTGRES_{k}" for k in ("HOST", "PORT", "USER", "PASSWORD", "DB")}
+
+
+def compose_check(env_file: Path) -> subprocess.CompletedProcess:
+    cache = Path(os.environ.get("FORECAST_CACHE", Path.home() / ".cache" / "forecast_assets"))
+    binary = cache / "compose-check"
+    subprocess.run(["go", "build", "-o", str(binary), "."], cwd=REPO / "deploy" / "compose-check", check=True)
+    # Only what Go needs: nothing of the caller's environment may fill the file's variables.
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME") or k.startswith("GO")}
+    return subprocess.run(
+        [str(binary), "docker-compose.yml", str(env_file)], cwd=REPO, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def project() -> dict:
+    loaded = compose_check(REPO / ".env.example")
+    assert loaded.returncode == 0, loaded.stderr
+    return json.loads(loaded.stdout)
+
+
+def env_example() -> dict[str, str]:
+    lines = (REPO / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def command_option(service: dict, option: str) -> str:
+    command = service["command"]
+    return command[command.index(option) + 1]
+
+
+def test_the_compose_loader_accepts_the_file_with_env_example(project):
+    assert set(project["services"]) == SERVICES
+    for name, service in project["services"].items():
+        if name != "minio-init":
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        for dependency in service.get("depends_on", {}):
+            assert dependency in SERVICES
+
+
+def test_secrets_come_only_from_env_and_missing_ones_stop_compose(tmp_path):
+    example = env_example()
+    for secret in ("AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD"):
+        assert secret in example  # a local-only placeholder, documented
+        env_file = tmp_path / f"without-{secret}.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in example.items() if k != secret))
+        refused = compose_check(env_file)
+        assert refused.returncode != 0 and f"set {secret} in .env" in refused.stderr
+    text = (REPO / "docker-compose.yml").read_text()
+    for value in example.values():
+        if len(value) > 8:
+            assert value not in text  # no placeholder secret is copied into the file
+
+
+def test_dagster_yaml_postgres_storage_matches_every_dagster_service(project):
+    instance = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
+    assert instance["telemetry"]["enabled"] is False
+    db = instance["storage"]["postgres"]["postgres_db"]
+    variables = {entry["env"] for entry in db.values() if isinstance(entry, dict)}
+    assert variables == POSTGRES_VARIABLES
+    postgres = project["services"]["postgres"]["environment"]
+    for name in DAGSTER_SERVICES:
+        env = project["services"][name]["environment"]
+        assert set(env) >= POSTGRES_VARIABLES, name
+        assert env["DAGSTER_POSTGRES_HOST"] == "postgres" and env["DAGSTER_POSTGRES_PORT"] == "5432"
+        assert env["DAGSTER_POSTGRES_USER"] == postgres["POSTGRES_USER"]
+        assert env["DAGSTER_POSTGRES_PASSWORD"] == postgres["POSTGRES_PASSWORD"]
+        assert env["DAGSTER_POSTGRES_DB"] == postgres["POSTGRES_DB"]
+        assert "postgres" in project["services"][name]["depends_on"]
+    embedded = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    assert instance["run_coordinator"] == embedded["run_coordinator"]  # the same concurrency limits
+    assert instance["run_coordinator"]["config"]["tag_concurrency_limits"] == [{"key": "forecast/training", "limit": 1}]
+
+
+def test_workspace_names_the_user_code_server(project):
+    (entry,) = yaml.safe_load((REPO / "deploy" / "workspace.yaml").read_text())["load_from"]
+    server = project["services"][entry["grpc_server"]["host"]]
+    assert server is project["services"]["user-code"]
+    assert command_option(server, "-p") == str(entry["grpc_server"]["port"])
+    assert str(entry["grpc_server"]["port"]) in server["healthcheck"]["test"]
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    home = re.search(r"DAGSTER_HOME=(\S+)", dockerfile)[1]
+    assert re.search(rf"COPY deploy/dagster.yaml deploy/workspace.yaml {home}/", dockerfile)
+    for name in ("dagster-webserver", "dagster-daemon"):
+        assert command_option(project["services"][name], "-w") == f"{home}/workspace.yaml"
+    for name in DAGSTER_SERVICES:
+        mounts = {v["target"]: v["source"] for v in project["services"][name]["volumes"]}
+        assert mounts == {f"{home}/storage": "dagster-storage"}, name  # compute logs shared between them
+
+
+def test_user_code_environment_is_what_settings_reads(project, monkeypatch):
+    env = project["services"]["user-code"]["environment"]
+    source = "\n".join(p.read_text() for p in (REPO / "forecast_assets").rglob("*.py"))
+    for variable in env:
+        assert variable in POSTGRES_VARIABLES or f'"{variable}"' in source, f"{variable} is read by nothing"
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    assert settings.storage_kind() == "minio"
+    config = settings.spark_config()
+    master = project["services"]["spark-master"]
+    assert config["spark.master"] == f"spark://{command_option(master, '--host')}:{command_option(master, '--port')}"
+    assert config["spark.driver.host"] == "user-code" and config["spark.driver.bindAddress"] == "0.0.0.0"
+    assert config["spark.hadoop.fs.s3a.endpoint"] == "http://minio:9000"
+    worker = project["services"]["spark-worker"]
+    assert worker["command"][2] == config["spark.master"]
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # executors' S3A reads them from the worker
+        assert worker["environment"][variable] == env[variable]
+    minio = project["services"]["minio"]
+    assert env["FORECAST_S3_ENDPOINT"].endswith(command_option(minio, "--address"))
+    assert minio["environment"]["MINIO_ROOT_USER"] == env["AWS_ACCESS_KEY_ID"]
+    assert minio["environment"]["MINIO_ROOT_PASSWORD"] == env["AWS_SECRET_ACCESS_KEY"]
+    assert project["services"]["minio-init"]["command"][-1] == "create-buckets"
+
+
+def test_ports_volumes_and_images(project):
+    published = [p["published"] for s in project["services"].values() for p in s.get("ports", [])]
+    assert len(published) == len(set(published)) and "3000" in published
+    assert not project["services"]["spark-worker"].get("ports")  # replicas must not collide
+    mounts = {name: {v["target"]: v["source"] for v in s.get("volumes", [])} for name, s in project["services"].items()}
+    assert mounts["minio"] == {command_option(project["services"]["minio"], "server"): "minio-data"}
+    assert mounts["postgres"] == {"/var/lib/postgresql/data": "postgres-data"}
+    assert set(project["volumes"]) == {"minio-data", "postgres-data", "dagster-storage"}
+    for service in project["services"].values():
+        if "build" in service:
+            dockerfile = REPO / service["build"]["context"] / service["build"]["dockerfile"]
+            for source in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile.read_text(), re.M):
+                for path in source.split():
+                    assert (REPO / path).exists(), f"{dockerfile.name} copies {path}, which does not exist"
+    spark_image = (REPO / "deploy" / "spark" / "Dockerfile").read_text()
+    assert f"FROM apache/spark:{pyspark.__version__}-" in spark_image  # the cluster runs the driver's Spark
+    pinned = re.search(r"version=\$\{MINIO_VERSION:-(\S+)\}", (REPO / "scripts" / "build-minio.sh").read_text())[1]
+    assert f"ARG MINIO_VERSION={pinned}" in (REPO / "deploy" / "minio" / "Dockerfile").read_text()
