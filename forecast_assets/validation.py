@@ -203,7 +203,12 @@ def _validate(file: str, raw: pd.DataFrame, lines: np.ndarray, limits: Limits) -
 
     for column in TEXT_COLUMNS:
         long = text[column].map(lambda v: v is not None and len(v) > limits.max_text_length)
-        flag(long, VALUES_IN_RANGE, column, f"is longer than {limits.max_text_length} characters; expected a shorter name")
+        flag(
+            long,
+            VALUES_IN_RANGE,
+            column,
+            f"is longer than {limits.max_text_length} characters; expected a name",
+        )
 
     quantity = _numbers(raw["quantidade"], text["quantidade"])
     flag(

@@ -6,10 +6,12 @@ Fold i of k trains on every row before a cut date and validates on the block of 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from pyspark.ml.evaluation import RegressionEvaluator
 from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.regression import GBTRegressor, RandomForestRegressor
 from pyspark.ml.tuning import CrossValidator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -63,3 +65,96 @@ class ProgressEvaluator(RegressionEvaluator):
         that = super().copy(extra)
         that._report, that._count = self._report, 0
         return that
+
+
+class _NestedFits:
+    """fitMultiple's iterator for grids whose `size` parameter nests: the model of the largest size in each
+    group of otherwise equal grid points is fitted once, the smaller ones are its first trees. Thread-safe,
+    as CrossValidator's parallel tasks share it; the largest point of every group comes first, so parallel
+    tasks fit different groups at once."""
+
+    def __init__(self, estimator, dataset: DataFrame, param_maps: list[dict], size: str):
+        self.estimator, self.dataset, self.param_maps, self.size = estimator, dataset, param_maps, size
+        groups: dict[tuple, list[int]] = {}
+        for index, params in enumerate(param_maps):
+            groups.setdefault(self._group(params), []).append(index)
+        self.largest = {key: max(indices, key=self._size_of) for key, indices in groups.items()}
+        first = list(self.largest.values())
+        self.order = first + [i for i in range(len(param_maps)) if i not in first]
+        self.fitted: dict[tuple, object] = {}
+        self.group_locks = {key: threading.Lock() for key in groups}
+        self.lock = threading.Lock()
+        self.position = 0
+
+    def _group(self, params: dict) -> tuple:
+        return tuple(sorted((p.name, repr(v)) for p, v in params.items() if p.name != self.size))
+
+    def _size_of(self, index: int) -> int:
+        sizes = [v for p, v in self.param_maps[index].items() if p.name == self.size]
+        return sizes[0] if sizes else self.estimator.getOrDefault(self.size)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self.lock:
+            if self.position == len(self.order):
+                raise StopIteration
+            index = self.order[self.position]
+            self.position += 1
+        key = self._group(self.param_maps[index])
+        with self.group_locks[key]:
+            if key not in self.fitted:
+                self.fitted[key] = self.estimator.fit(self.dataset, self.param_maps[self.largest[key]])
+        full = self.fitted[key]
+        size = self._size_of(index)
+        return index, full if size == self._size_of(self.largest[key]) else first_trees(full, size)
+
+
+def first_trees(model, count: int):
+    """The ensemble made of `model`'s first `count` trees (for boosting, with their weights): for gradient
+    boosting exactly the model `maxIter=count` fits (boosting adds trees in sequence, and we do not
+    subsample); for a random forest a `count`-tree forest (its trees are independent draws)."""
+    from pyspark import SparkContext
+    from pyspark.ml.regression import GBTRegressionModel, RandomForestRegressionModel
+
+    gateway = SparkContext._active_spark_context._gateway
+    jvm = gateway.jvm
+    regression = jvm.org.apache.spark.ml.regression
+    trees = model._java_obj.trees()
+    kept = gateway.new_array(regression.DecisionTreeRegressionModel, count)
+    for i in range(count):
+        kept[i] = trees[i]
+    if isinstance(model, GBTRegressionModel):
+        weights = model._java_obj.treeWeights()
+        kept_weights = gateway.new_array(jvm.double, count)
+        for i in range(count):
+            kept_weights[i] = weights[i]
+        java_model = regression.GBTRegressionModel(model.uid, kept, kept_weights, model.numFeatures)
+        smaller = GBTRegressionModel(java_model)
+    else:
+        java_model = regression.RandomForestRegressionModel(model.uid, kept, model.numFeatures)
+        smaller = RandomForestRegressionModel(java_model)
+    # The same columns and settings as the full model (the Java constructor sets none).
+    smaller._set(**{p.name: v for p, v in model.extractParamMap().items() if smaller.hasParam(p.name)})
+    size = "maxIter" if isinstance(model, GBTRegressionModel) else "numTrees"
+    smaller._set(**{size: count})
+    smaller._transfer_params_to_java()
+    return smaller
+
+
+class GrowingRandomForestRegressor(RandomForestRegressor):
+    """RandomForestRegressor whose grid search fits the largest `numTrees` once per other grid point."""
+
+    def fitMultiple(self, dataset, paramMaps):
+        return _NestedFits(self, dataset, list(paramMaps), "numTrees")
+
+
+class GrowingGBTRegressor(GBTRegressor):
+    """GBTRegressor whose grid search fits the largest `maxIter` once per other grid point (without
+    validation-based early stopping or subsampling, the smaller ones are exactly its first trees)."""
+
+    def fitMultiple(self, dataset, paramMaps):
+        if self.isSet(self.validationIndicatorCol) or self.getOrDefault(self.subsamplingRate) < 1.0:
+            return super().fitMultiple(dataset, paramMaps)
+        return _NestedFits(self, dataset, list(paramMaps), "maxIter")
