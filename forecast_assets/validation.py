@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -59,14 +60,16 @@ def parse_sales_file(file: str, body: bytes | None, limits: Limits) -> ParsedFil
     """Parse and validate one landed file (CSV or Parquet, told by its suffix)."""
     if not body:
         raise FileProblem(f"{file}: empty file (0 bytes); expected a header line {','.join(COLUMNS)} and rows")
+    shape_errors: list[dict] = []
+    utf8 = True  # Arrow's strings are UTF-8 by construction
     if file.lower().endswith(".parquet"):
         raw, lines, notes = _read_parquet(file, body)
     else:
-        raw, lines, notes, shape_errors = _read_csv(file, body)
+        raw, lines, notes, shape_errors, utf8 = _read_csv(file, body)
         if shape_errors:
             notes.append(f"{len(shape_errors)} row(s) with the wrong number of fields")
-    parsed = _validate(file, raw, lines, limits)
-    if not file.lower().endswith(".parquet") and shape_errors:
+    parsed = _validate(file, raw, lines, limits, utf8)
+    if shape_errors:
         parsed.bad = pd.concat([_frame(shape_errors), parsed.bad], ignore_index=True).sort_values("row")
         parsed.rows += len(shape_errors)
     parsed.notes.extend(notes)
@@ -76,9 +79,12 @@ def parse_sales_file(file: str, body: bytes | None, limits: Limits) -> ParsedFil
 # -- reading --------------------------------------------------------------------------------------
 
 
-def _read_csv(file: str, body: bytes) -> tuple[pd.DataFrame, np.ndarray, list[str], list[dict]]:
+def _read_csv(file: str, body: bytes) -> tuple[pd.DataFrame, np.ndarray, list[str], list[dict], bool]:
     # Undecodable bytes survive as lone surrogates, so the rows that hold them are named, not the file.
-    text = body.decode("utf-8-sig", errors="surrogateescape")
+    try:
+        text, utf8 = body.decode("utf-8-sig"), True
+    except UnicodeDecodeError:
+        text, utf8 = body.decode("utf-8-sig", errors="surrogateescape"), False
     first_line = text.split("\n", 1)[0].rstrip("\r")
     if not first_line.strip():
         raise FileProblem(f"{file}: line 1 is empty; expected a header line {','.join(COLUMNS)}")
@@ -133,7 +139,7 @@ def _read_csv(file: str, body: bytes) -> tuple[pd.DataFrame, np.ndarray, list[st
         raise FileProblem(f"{file}: line {start}: malformed CSV ({error}); expected quoted fields to close") from None
     raw = pd.DataFrame(values, columns=list(COLUMNS), dtype=object)
     raw.index = pd.Index(row_numbers, dtype="int64")
-    return raw, np.asarray(lines, dtype=np.int64), notes, shape_errors
+    return raw, np.asarray(lines, dtype=np.int64), notes, shape_errors, utf8
 
 
 def _header(first_line: str) -> tuple[list[str], str]:
@@ -173,8 +179,7 @@ def _read_parquet(file: str, body: bytes) -> tuple[pd.DataFrame, np.ndarray, lis
         else []
     )
     table = table.rename_columns(names).select(list(COLUMNS))
-    raw = table.to_pandas(types_mapper=None, date_as_object=True, timestamp_as_object=True)
-    raw = raw.astype(object).where(raw.notna(), None)
+    raw = table.to_pandas(date_as_object=True)  # typed columns stay typed: numbers are checked without parsing
     raw.index = pd.RangeIndex(1, len(raw) + 1)
     return raw, np.zeros(len(raw), dtype=np.int64), notes
 
@@ -182,27 +187,30 @@ def _read_parquet(file: str, body: bytes) -> tuple[pd.DataFrame, np.ndarray, lis
 # -- validating -----------------------------------------------------------------------------------
 
 
-def _validate(file: str, raw: pd.DataFrame, lines: np.ndarray, limits: Limits) -> ParsedFile:
+def _validate(file: str, raw: pd.DataFrame, lines: np.ndarray, limits: Limits, utf8: bool = True) -> ParsedFile:
     n = len(raw)
     problems: list[pd.DataFrame] = []  # one frame per (check, column): row, reason
 
     def flag(mask, check: str, column: str, reason) -> None:
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
-            reasons = reason if isinstance(reason, str) else reason[mask]
+            if isinstance(reason, _Quoted):  # built for the flagged rows only: files can hold millions of rows
+                reason = np.array([f"{_printable(t)!r} {reason.what}" for t in reason.text.to_numpy()[mask]], object)
+            reasons = reason if isinstance(reason, str) else reason
             problems.append(
                 pd.DataFrame({"pos": np.flatnonzero(mask), "check": check, "column": column, "reason": reasons})
             )
 
-    text = {c: raw[c].map(_as_text) for c in COLUMNS}
+    text = {c: _text(raw[c]) for c in COLUMNS}
     for column in COLUMNS:
-        undecodable = text[column].map(lambda v: v is not None and any("\udc80" <= ch <= "\udcff" for ch in v))
-        flag(undecodable, COLUMNS_AND_TYPES, column, "holds bytes that are not UTF-8; expected UTF-8 text")
+        if not utf8:  # undecodable bytes were kept as lone surrogates
+            undecodable = text[column].fillna("").str.contains("[\udc80-\udcff]", regex=True)
+            flag(undecodable, COLUMNS_AND_TYPES, column, "holds bytes that are not UTF-8; expected UTF-8 text")
         missing = text[column].isna()
         flag(missing, NO_NULL_KEYS, column, "is empty; expected a value in every row")
 
     for column in TEXT_COLUMNS:
-        long = text[column].map(lambda v: v is not None and len(v) > limits.max_text_length)
+        long = text[column].str.len().fillna(0) > limits.max_text_length
         flag(
             long,
             VALUES_IN_RANGE,
@@ -267,22 +275,22 @@ def _validate(file: str, raw: pd.DataFrame, lines: np.ndarray, limits: Limits) -
         _quoted(text["valor_total"], f"is absurd; expected at most {limits.max_valor_total:g}"),
     )
 
-    days = raw["data_venda"].map(as_date)
+    stamps = _dates(raw["data_venda"], text["data_venda"])
+    days = pd.Series(stamps.dt.date.to_numpy(dtype=object), index=raw.index).where(stamps.notna(), None)
     flag(
         text["data_venda"].notna() & days.isna(),
         COLUMNS_AND_TYPES,
         "data_venda",
         _quoted(text["data_venda"], "is not a date; expected YYYY-MM-DD"),
     )
-    known = days.notna()
     flag(
-        known & (days.map(lambda d: d is not None and d < limits.first_day)),
+        stamps < pd.Timestamp(limits.first_day),
         DATES_IN_PARTITIONS,
         "data_venda",
         _quoted(text["data_venda"], f"is before the first weekly partition; expected {limits.first_day} or later"),
     )
     flag(
-        known & (days.map(lambda d: d is not None and d > limits.last_day)),
+        stamps > pd.Timestamp(limits.last_day),
         DATES_IN_PARTITIONS,
         "data_venda",
         _quoted(text["data_venda"], f"is in the future; expected {limits.last_day} (today) or earlier"),
@@ -331,13 +339,27 @@ def _validate(file: str, raw: pd.DataFrame, lines: np.ndarray, limits: Limits) -
     return ParsedFile(file=file, rows=n, good=good, bad=bad)
 
 
-def _as_text(value) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp | date):
-        return value.isoformat()
-    text = str(value).strip()
-    return text or None
+def _text(column: pd.Series) -> pd.Series:
+    """Each cell as stripped text (None when missing or blank), for messages and the quarantine file."""
+    missing = column.isna().to_numpy()
+    text = column.astype(str)
+    if column.dtype == object:
+        text = text.str.strip()
+    text = text.where(~missing & (text != "").to_numpy(), None)
+    return text.astype(object).where(text.notna(), None)
+
+
+def _dates(column: pd.Series, text: pd.Series) -> pd.Series:
+    """Sale dates as timestamps at midnight (NaT where missing or not a date in YYYY-MM-DD form)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        stamps = column.dt.tz_localize(None) if column.dt.tz is not None else column
+        return stamps.dt.normalize().astype("datetime64[ns]")
+    typed = column.map(lambda v: isinstance(v, date)) if column.dtype == object else None
+    if typed is not None and typed.all() and len(column):  # Parquet date32 (or datetime) objects
+        return pd.to_datetime(column, errors="coerce").dt.normalize().astype("datetime64[ns]")
+    iso = text.fillna("").str.match(ISO_DATE.pattern).to_numpy(dtype=bool)
+    day_part = text.where(iso, None).str[:10]
+    return pd.to_datetime(day_part, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
 
 
 def _printable(value: str | None) -> str | None:
@@ -346,8 +368,8 @@ def _printable(value: str | None) -> str | None:
 
 def _numbers(raw: pd.Series, text: pd.Series) -> pd.Series:
     """Numbers as floats (NaN where the cell is not a number; inf stays inf)."""
-    if raw.map(lambda v: isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)).all():
-        return pd.to_numeric(raw, errors="coerce").astype("float64")
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        return raw.astype("float64")
     return pd.to_numeric(
         text.where(~text.fillna("").str.lower().isin(["nan", "-nan", "+nan"]), "x"), errors="coerce"
     ).astype("float64")
@@ -369,8 +391,14 @@ def as_date(value) -> date | None:
         return None
 
 
-def _quoted(text: pd.Series, what: str) -> np.ndarray:
-    return np.array([f"{_printable(t)!r} {what}" for t in text], dtype=object)
+class _Quoted(NamedTuple):
+    text: pd.Series
+    what: str
+
+
+def _quoted(text: pd.Series, what: str) -> _Quoted:
+    """A reason that quotes each flagged row's value."""
+    return _Quoted(text, what)
 
 
 def _bad(file: str, row: int, line: int, check: str, column: str, reason: str, cells: list[str]) -> dict:
