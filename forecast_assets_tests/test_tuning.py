@@ -22,7 +22,7 @@ def rows(spark):
     rng = np.random.default_rng(3)
     data = []
     for day in range(120):
-        for product in range(3):
+        for _product in range(3):
             x = rng.normal(size=3)
             target = 2 * x[0] - x[1] + 0.5 * np.sin(day / 7) + rng.normal(scale=0.3)
             data.append((Vectors.dense(x.tolist()), float(target), date(2025, 1, 1) + timedelta(days=day)))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
@@ -259,11 +260,10 @@ def validate_landing(
 
     scope, bad_frames, rows = [], [], 0
     for result in parsed:
-        bad_days = result.bad["data_venda"].map(as_date)
+        bad_days = result.bad["data_venda"].map(as_date)  # raw text: parsed as strictly as validation did
         good_days = result.good["data_venda"]
         in_window = (
-            good_days.map(lambda d: start <= d < end).any()
-            or bad_days.map(lambda d: d is not None and start <= d < end).any()
+            _inside(good_days, start, end).any() or bad_days.map(lambda d: d is not None and start <= d < end).any()
         )
         if in_window:
             scope.append(result.file)
@@ -277,11 +277,11 @@ def validate_landing(
         if bad_frames
         else pd.DataFrame(columns=[*BAD_ROW_COLUMNS, "partition"])
     )
-    inside = good_all["data_venda"].map(lambda d: start <= d < end) if len(good_all) else pd.Series([], dtype=bool)
-    good = good_all[inside.to_numpy(dtype=bool)] if len(good_all) else good_all
+    good = good_all[_inside(good_all["data_venda"], start, end)]
     dup_days = duplicates_all["data_venda"].map(as_date)
     duplicates = duplicates_all[dup_days.map(lambda d: d is not None and start <= d < end).to_numpy(dtype=bool)]
-    week_rows = good["data_venda"].map(lambda d: _week_key(d, start, partition_keys)).value_counts().to_dict()
+    weeks, counts = np.unique(_days_after(good["data_venda"], start) // 7, return_counts=True)
+    week_rows = {partition_keys[int(w)]: int(c) for w, c in zip(weeks, counts, strict=True)}
     return LandingReport(
         partition_keys=partition_keys,
         start=start,
@@ -294,6 +294,18 @@ def validate_landing(
         rejected=rejected,
         week_rows=week_rows,
     )
+
+
+def _days_after(days: pd.Series, start: date) -> np.ndarray:
+    """Whole days from `start` to each date (a column of datetime.date, no missing values)."""
+    if days.empty:
+        return np.array([], dtype=np.int64)
+    return (pd.to_datetime(days) - pd.Timestamp(start)).dt.days.to_numpy(dtype=np.int64)
+
+
+def _inside(days: pd.Series, start: date, end: date) -> np.ndarray:
+    offsets = _days_after(days, start)
+    return (offsets >= 0) & (offsets < (end - start).days)
 
 
 def _week_key(day: date, start: date, partition_keys: list[str]) -> str:
