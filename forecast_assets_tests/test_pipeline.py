@@ -213,3 +213,28 @@ def test_dagster_job_execute_from_the_command_line(spark, tmp_path):
     assert "RUN_SUCCESS" in completed.stdout + completed.stderr
     manifest = json.loads((tmp_path / "warehouse" / "ml-models" / "production_model" / "_manifest.json").read_text())
     assert manifest["last_version"] == 1
+
+
+def test_feature_dataset_check_catches_gaps_nulls_and_targets_that_do_not_add_up(graph, spark):
+    from forecast_assets.assets.checks import feature_dataset_consistent
+
+    defs, _ = graph
+    dataset = load_current(defs, "ml_data_io", "feature_dataset").cache()
+    raw = load_current(defs, "processed_data_io", "raw_sales")
+    assert feature_dataset_consistent(feature_dataset=dataset, raw_sales=raw).passed
+
+    first = dataset.agg(F.min("forecast_date")).first()[0]
+    product = dataset.select("produto").first()[0]
+    gap = dataset.filter(~((F.col("produto") == product) & (F.col("forecast_date") == first + timedelta(days=3))))
+    result = feature_dataset_consistent(feature_dataset=gap, raw_sales=raw)
+    assert not result.passed and "1 product(s) with missing or repeated days" in result.description
+
+    nulls = dataset.withColumn("lag_7", F.when(F.col("produto") == product, None).otherwise(F.col("lag_7")))
+    result = feature_dataset_consistent(feature_dataset=nulls, raw_sales=raw)
+    assert not result.passed and "null or NaN values: {'lag_7':" in result.description
+
+    inflated = dataset.withColumn("target", F.col("target") + F.when(F.col("produto") == product, 1.0).otherwise(0.0))
+    result = feature_dataset_consistent(feature_dataset=inflated, raw_sales=raw)
+    assert (
+        not result.passed and f"1 product(s) whose targets do not add up to raw_sales: {product}" in result.description
+    )

@@ -8,6 +8,7 @@ import math
 from datetime import timedelta
 
 import dagster as dg
+import pandas as pd
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -26,56 +27,68 @@ def _null_or_nan(column: str, numeric: bool = True):
 @dg.asset_check(asset="feature_dataset", blocking=True, additional_ins=RAW_SALES_IN)
 def feature_dataset_consistent(feature_dataset: DataFrame, raw_sales: DataFrame) -> dg.AssetCheckResult:
     """No null or NaN in any feature, the target or the feature vector; one row per product and day with no
-    gap; each product's targets add up to its raw sales over the same days (the zero-fill lost nothing)."""
-    nulls = feature_dataset.select(
-        *[F.sum(_null_or_nan(c).cast("long")).alias(c) for c in [*FEATURE_COLUMNS, "target"]],
-        F.sum(_null_or_nan("features", numeric=False).cast("long")).alias("features"),
-    ).first()
-    null_columns = {c: nulls[c] for c in nulls.asDict() if nulls[c]}
-
-    per_product = feature_dataset.groupBy("produto").agg(
-        F.count("*").alias("rows"),
-        F.countDistinct("forecast_date").alias("days"),
-        F.min("forecast_date").alias("first"),
-        F.max("forecast_date").alias("last"),
-        F.sum("target").alias("targets"),
+    gap; each product's targets add up to its raw sales over the same days (the zero-fill lost nothing);
+    every product with enough history has rows. Two passes: one over each dataset, a row per product back."""
+    columns = [*FEATURE_COLUMNS, "target"]
+    per_product = (
+        feature_dataset.groupBy("produto")
+        .agg(
+            F.count("*").alias("rows"),
+            F.countDistinct("forecast_date").alias("days"),
+            F.min("forecast_date").alias("first"),
+            F.max("forecast_date").alias("last"),
+            F.sum("target").alias("targets"),
+            *[F.sum(_null_or_nan(c).cast("long")).alias(f"null_{c}") for c in columns],
+            F.sum(F.col("features").isNull().cast("long")).alias("null_features"),
+        )
+        .toPandas()
+        .set_index("produto")
     )
-    raw_totals = (
-        raw_sales.join(per_product.select("produto", "first", "last"), "produto")
-        .filter((F.col("data_venda") >= F.col("first")) & (F.col("data_venda") <= F.col("last")))
+    if per_product.empty:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description="no rows")
+    ranges = raw_sales.sparkSession.createDataFrame(per_product[["first", "last"]].reset_index())
+    raw = (
+        raw_sales.join(F.broadcast(ranges), "produto", "left")
         .groupBy("produto")
-        .agg(F.sum("valor_total").alias("raw"))
+        .agg(
+            F.min("data_venda").alias("first_sale"),
+            F.max("data_venda").alias("last_sale"),
+            F.sum(
+                F.when(F.col("data_venda").between(F.col("first"), F.col("last")), F.col("valor_total")).otherwise(0.0)
+            ).alias("raw"),
+        )
+        .toPandas()
+        .set_index("produto")
     )
-    compared = per_product.join(raw_totals, "produto", "left").withColumn("raw", F.coalesce("raw", F.lit(0.0)))
-    gaps = compared.filter(
-        (F.col("rows") != F.col("days")) | (F.col("rows") != F.datediff("last", "first") + 1)
-    ).count()
-    mismatched = compared.filter(F.abs(F.col("targets") - F.col("raw")) > 1e-6 * (F.abs(F.col("raw")) + 1)).collect()
+    compared = per_product.join(raw, how="left").fillna({"raw": 0.0})
 
-    # Every product with enough history before the last day must have rows.
-    last_day = raw_sales.agg(F.max("data_venda")).first()[0]
-    eligible = (
-        raw_sales.groupBy("produto")
-        .agg(F.min("data_venda").alias("first_sale"))
-        .filter(F.col("first_sale") <= F.lit(last_day - timedelta(days=WINDOW_FEATURES.history_days())))
-    )
-    missing = eligible.join(per_product, "produto", "left_anti").limit(5).collect()
+    null_columns = {c: int(compared[f"null_{c}"].sum()) for c in [*columns, "features"]}
+    null_columns = {c: n for c, n in null_columns.items() if n}
+    span = (pd.to_datetime(compared["last"]) - pd.to_datetime(compared["first"])).dt.days + 1
+    gaps = int(((compared["rows"] != compared["days"]) | (compared["rows"] != span)).sum())
+    mismatched = compared[(compared["targets"] - compared["raw"]).abs() > 1e-6 * (compared["raw"].abs() + 1)]
+    last_day = raw["last_sale"].max()
+    history = timedelta(days=WINDOW_FEATURES.history_days())
+    eligible = raw.index[raw["first_sale"] <= last_day - history] if len(raw) else []
+    missing = [p for p in eligible if p not in per_product.index]
 
     problems = []
     if null_columns:
         problems.append(f"null or NaN values: {null_columns}")
     if gaps:
         problems.append(f"{gaps} product(s) with missing or repeated days")
-    if mismatched:
-        examples = ", ".join(f"{r['produto']} (targets {r['targets']:.2f}, raw {r['raw']:.2f})" for r in mismatched[:5])
+    if len(mismatched):
+        examples = ", ".join(
+            f"{p} (targets {r['targets']:.2f}, raw {r['raw']:.2f})" for p, r in mismatched.head(5).iterrows()
+        )
         problems.append(f"{len(mismatched)} product(s) whose targets do not add up to raw_sales: {examples}")
     if missing:
-        problems.append(f"products with history but no rows: {', '.join(r['produto'] for r in missing)}")
+        problems.append(f"products with history but no rows: {', '.join(missing[:5])}")
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(problems) or "no nulls; rows contiguous per product; targets add up to raw_sales",
-        metadata={"products": per_product.count(), "null_values": sum(null_columns.values()), "gaps": gaps},
+        metadata={"products": len(per_product), "null_values": sum(null_columns.values()), "gaps": gaps},
     )
 
 

@@ -79,7 +79,9 @@ class _NestedFits:
         for index, params in enumerate(param_maps):
             groups.setdefault(self._group(params), []).append(index)
         self.largest = {key: max(indices, key=self._size_of) for key, indices in groups.items()}
-        first = list(self.largest.values())
+        # Longest fits first (deepest trees), so the parallel tasks finish together rather than one
+        # deep fit running alone at the end of each fold.
+        first = sorted(self.largest.values(), key=self._depth_of, reverse=True)
         self.order = first + [i for i in range(len(param_maps)) if i not in first]
         self.fitted: dict[tuple, object] = {}
         self.group_locks = {key: threading.Lock() for key in groups}
@@ -92,6 +94,10 @@ class _NestedFits:
     def _size_of(self, index: int) -> int:
         sizes = [v for p, v in self.param_maps[index].items() if p.name == self.size]
         return sizes[0] if sizes else self.estimator.getOrDefault(self.size)
+
+    def _depth_of(self, index: int) -> int:
+        depths = [v for p, v in self.param_maps[index].items() if p.name == "maxDepth"]
+        return depths[0] if depths else 0
 
     def __iter__(self):
         return self
