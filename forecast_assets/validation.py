@@ -28,7 +28,6 @@ NO_NULL_KEYS = "no_null_keys"
 VALUES_IN_RANGE = "values_in_range"
 NO_DUPLICATE_ROWS = "no_duplicate_rows"
 DATES_IN_PARTITIONS = "dates_in_partitions"
-ROW_CHECKS = (COLUMNS_AND_TYPES, NO_NULL_KEYS, VALUES_IN_RANGE, DATES_IN_PARTITIONS, NO_DUPLICATE_ROWS)
 BAD_ROW_COLUMNS = ["file", "row", "line", "check", "column", "reason", *COLUMNS]
 
 
@@ -99,7 +98,7 @@ def _read_csv(file: str, body: bytes) -> tuple[pd.DataFrame, np.ndarray, list[st
             )
         raise FileProblem(
             f"{file}: line 1 (the header) lacks column(s) {', '.join(missing)}; found "
-            f"{', '.join(repr(h) for h in header)}; expected {','.join(COLUMNS)} (delimiter ',' or ';')"
+            f"{', '.join(repr(h) for h in header)}; expected {','.join(COLUMNS)} (delimited by , ; tab or |)"
         )
     if extra := [h for h in header if h not in COLUMNS]:
         notes.append(f"extra column(s) ignored: {', '.join(extra)}")

@@ -19,9 +19,8 @@ from forecast_assets.ml.metrics import forecast_metrics
 RAW_SALES_IN = {"raw_sales": dg.AssetIn()}
 
 
-def _null_or_nan(column: str, numeric: bool = True):
-    value = F.col(column)
-    return value.isNull() | F.isnan(value) if numeric else value.isNull()
+def _null_or_nan(column: str):
+    return F.col(column).isNull() | F.isnan(F.col(column))
 
 
 @dg.asset_check(asset="feature_dataset", blocking=True, additional_ins=RAW_SALES_IN)

@@ -147,6 +147,7 @@ class LandingReport:
     rows_in_scope: int
     rejected: dict[str, str]  # files that can never be ingested -> why
     week_rows: dict[str, int]
+    notes: dict[str, list[str]]  # accepted oddities per file (another delimiter, extra columns)
 
     @property
     def bad_rows_in_scope(self) -> int:
@@ -293,6 +294,7 @@ def validate_landing(
         rows_in_scope=rows,
         rejected=rejected,
         week_rows=week_rows,
+        notes={result.file: result.notes for result in parsed if result.notes and result.file in scope},
     )
 
 
@@ -398,6 +400,8 @@ def raw_sales(
     for key, reason in report.rejected.items():
         target = quarantine_file(warehouse, key, reason)
         context.log.warning(f"quarantined {key} -> {LANDING_BUCKET}/{target}: {reason}")
+    for key, notes in report.notes.items():
+        context.log.info(f"{key}: {'; '.join(notes)}")
     quarantined = write_quarantine(warehouse, report)
     over = report.bad_fraction > config.max_bad_fraction
     if report.bad_rows_in_scope:
