@@ -166,3 +166,10 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_e
         assert after["last_version"] == 2 and after["current"]["__all__"]["run_id"] == recovered.run_id
         manifest_json = json.dumps(after)
         assert "v0002" in manifest_json
+
+    # Three runs used MinIO's secret (from the environment): nothing the instance stored holds it, neither the
+    # run and event-log databases nor the captured step logs.
+    stored = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".db" for path in stored)
+    for path in stored:
+        assert minio_env.secret_key.encode() not in path.read_bytes(), path
