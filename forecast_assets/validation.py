@@ -217,61 +217,39 @@ def _validate(file: str, raw: pd.DataFrame, lines: np.ndarray, limits: Limits, u
             f"is longer than {limits.max_text_length} characters; expected a name",
         )
 
-    quantity = _numbers(raw["quantidade"], text["quantidade"])
-    flag(
-        text["quantidade"].notna() & quantity.isna(),
-        COLUMNS_AND_TYPES,
-        "quantidade",
-        _quoted(text["quantidade"], "is not a number; expected a whole number of units"),
-    )
-    finite_q = quantity.notna() & np.isfinite(quantity.fillna(0))
-    flag(
-        quantity.notna() & ~finite_q,
-        VALUES_IN_RANGE,
-        "quantidade",
-        _quoted(text["quantidade"], "is not finite; expected a whole number of units"),
-    )
-    q = quantity.where(finite_q, 0.0)
-    flag(
-        finite_q & (q != np.round(q)),
-        COLUMNS_AND_TYPES,
-        "quantidade",
-        _quoted(text["quantidade"], "is not a whole number; expected whole units"),
-    )
-    flag(
-        finite_q & (q < 1),
-        VALUES_IN_RANGE,
-        "quantidade",
-        _quoted(text["quantidade"], "is zero or negative; expected at least 1 unit"),
-    )
-    flag(
-        finite_q & (q > limits.max_quantidade),
-        VALUES_IN_RANGE,
-        "quantidade",
-        _quoted(text["quantidade"], f"is absurd; expected at most {limits.max_quantidade} units"),
-    )
+    def number(column: str, expected: str, whole: bool, minimum: float, below: str, maximum: float) -> pd.Series:
+        """The column as floats (0 where unusable), flagging text, non-finite, fractional and out-of-range cells."""
+        values, cells = _numbers(raw[column], text[column]), text[column]
+        flag(cells.notna() & values.isna(), COLUMNS_AND_TYPES, column, _quoted(cells, f"is not a number; {expected}"))
+        finite = values.notna() & np.isfinite(values.fillna(0))
+        flag(values.notna() & ~finite, VALUES_IN_RANGE, column, _quoted(cells, f"is not finite; {expected}"))
+        usable = values.where(finite, 0.0)
+        if whole:
+            flag(
+                finite & (usable != np.round(usable)),
+                COLUMNS_AND_TYPES,
+                column,
+                _quoted(cells, "is not a whole number; expected whole units"),
+            )
+        flag(finite & (usable < minimum), VALUES_IN_RANGE, column, _quoted(cells, below))
+        flag(
+            finite & (usable > maximum),
+            VALUES_IN_RANGE,
+            column,
+            _quoted(cells, f"is absurd; expected at most {maximum:,.0f}"),
+        )
+        return usable
 
-    value = _numbers(raw["valor_total"], text["valor_total"])
-    flag(
-        text["valor_total"].notna() & value.isna(),
-        COLUMNS_AND_TYPES,
-        "valor_total",
-        _quoted(text["valor_total"], "is not a number; expected an amount like 123.45"),
+    q = number(
+        "quantidade",
+        "expected a whole number of units",
+        True,
+        1,
+        "is zero or negative; expected at least 1 unit",
+        limits.max_quantidade,
     )
-    finite_v = value.notna() & np.isfinite(value.fillna(0))
-    flag(
-        value.notna() & ~finite_v,
-        VALUES_IN_RANGE,
-        "valor_total",
-        _quoted(text["valor_total"], "is not finite; expected an amount like 123.45"),
-    )
-    v = value.where(finite_v, 0.0)
-    flag(finite_v & (v < 0), VALUES_IN_RANGE, "valor_total", _quoted(text["valor_total"], "is negative; expected >= 0"))
-    flag(
-        finite_v & (v > limits.max_valor_total),
-        VALUES_IN_RANGE,
-        "valor_total",
-        _quoted(text["valor_total"], f"is absurd; expected at most {limits.max_valor_total:g}"),
+    v = number(
+        "valor_total", "expected an amount like 123.45", False, 0, "is negative; expected >= 0", limits.max_valor_total
     )
 
     stamps = _dates(raw["data_venda"], text["data_venda"])
