@@ -17,6 +17,7 @@ S3A_JARS = $$( [ "$${FORECAST_STORAGE:-local}" = minio ] && PYTHON=$(PY) scripts
 
 help:
 	@echo "make run    set up, then materialize the whole graph on the embedded default and print a summary"
+	@echo "            make run DATA=path/to/sales.csv (files or folders): your own sales instead of the demo"
 	@echo "make dev    the Dagster UI (and daemon) on the same DAGSTER_HOME"
 	@echo "make test   set up, then run the whole test suite (real Spark, real MinIO)"
 	@echo "make smoke  docker-compose.yml's topology natively: Postgres, MinIO, Spark standalone, Dagster"
@@ -36,11 +37,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
+# `make run DATA=path/to/sales.csv` (files or folders, CSV or Parquet): your sales instead of the demo.
 run: setup
+ifdef DATA
+	FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli run-data $(DATA)
+else
 	FORECAST_S3A_JARS="$(S3A_JARS)" $(VENV)/bin/dagster job execute -m forecast_assets -j ml_pipeline \
 		--tags "$$($(PY) -m forecast_assets.cli demo-range-tags)"
 	@echo
-	@$(PY) -m forecast_assets.cli summary
+	@FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli summary
+endif
 
 dev: setup
 	FORECAST_S3A_JARS="$(S3A_JARS)" $(VENV)/bin/dagster dev -w workspace.yaml

@@ -1,16 +1,185 @@
-"""Helpers for `make run`: the partition range of the demo, and a summary of the latest run.
+"""Helpers for `make run`: your own sales files in one command, the demo's partition range, a run summary.
 
+python -m forecast_assets.cli run-data PATH [PATH ...]  # land CSV/Parquet files (or folders), run ml_pipeline
+                                                        # over exactly the weeks they cover, print the summary
 python -m forecast_assets.cli demo-range-tags   # run tags for one run over the last DEMO_WEEKS weeks
 python -m forecast_assets.cli summary           # what the latest ml_pipeline run produced
 python -m forecast_assets.cli create-buckets    # the original design's buckets, where missing (compose's minio-init)
 """
 
+import hashlib
 import json
+import os
+import re
+import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
+from forecast_assets import settings
 from forecast_assets.partitions import DEMO_WEEKS, weekly_partitions
+
+UPLOADS_PREFIX = "uploads/"
+SALES_FILE = re.compile(r".*\.(csv|parquet)$", re.IGNORECASE)
+
+
+class DataError(ValueError):
+    """The data given to run-data cannot be used; nothing was landed or stored."""
+
+
+@dataclass
+class LandingPlan:
+    files: dict[str, bytes]  # landed key -> content
+    prefix: str  # the folder of raw-data holding exactly these files
+    first_day: date
+    last_day: date
+    history_start: date | None  # set for the run when the data starts before the configured start
+    partition_keys: tuple[str, str]
+    notes: list[str]
+
+
+def sales_files(paths: list[str]) -> list[Path]:
+    """Every CSV or Parquet file among `paths` (files, or folders searched recursively)."""
+    if not paths:
+        raise DataError("DATA is empty: give one or more CSV/Parquet files or folders, e.g. DATA=exports/sales.csv")
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and SALES_FILE.fullmatch(p.name))
+            if not inside:
+                raise DataError(f"{path}: no .csv or .parquet file in this folder")
+            found += inside
+        elif path.is_file():
+            if not SALES_FILE.fullmatch(path.name):
+                raise DataError(f"{path}: not a .csv or .parquet file")
+            found.append(path)
+        else:
+            raise DataError(f"{path}: no such file or folder")
+    return found
+
+
+def plan_landing(paths: list[str], today: date | None = None) -> LandingPlan:
+    """Read and validate the files (as raw_sales will), find the weeks they cover and the history start
+    they need. Raises DataError naming the file and the problem; touches no storage."""
+    from forecast_assets.validation import FileProblem, Limits, message, parse_sales_file
+
+    today = today or datetime.now(UTC).date()
+    files = sales_files(paths)
+    limits = Limits(first_day=date(1900, 1, 1), last_day=today)
+    contents: dict[str, bytes] = {}
+    first, last, notes = None, None, []
+    digest = hashlib.sha256()
+    for path in files:
+        body = path.read_bytes()
+        try:
+            parsed = parse_sales_file(path.name, body, limits)
+        except FileProblem as problem:
+            raise DataError(f"{path}: {str(problem).removeprefix(path.name + ': ')}") from None
+        if parsed.good.empty:
+            example = message(parsed.bad.iloc[0]) if len(parsed.bad) else "no rows"
+            raise DataError(f"{path}: none of its {parsed.rows} row(s) is a usable sales row, e.g. {example}")
+        if len(parsed.bad):
+            notes.append(f"{path}: {len(parsed.bad)} of {parsed.rows} row(s) will be quarantined")
+        days = parsed.good["data_venda"]
+        first = min(first or days.min(), days.min())
+        last = max(last or days.max(), days.max())
+        key = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)
+        while key in contents:
+            key = f"_{key}"
+        contents[key] = body
+        digest.update(key.encode() + b"\0" + body)
+    configured = settings.history_start(today)
+    explicit = bool(os.environ.get(settings.HISTORY_START_VARIABLE, "").strip())
+    if explicit and configured > last:
+        raise DataError(
+            f"{settings.HISTORY_START_VARIABLE}={configured} is after your data's last sale ({last}); "
+            f"set it to {first} or earlier"
+        )
+    history_start = first - timedelta(days=first.weekday()) if first < configured else None
+    start = history_start or configured
+    first_week = max(first, start) - timedelta(days=max(first, start).weekday())
+    # Dagster's weekly partitions hold complete weeks only: a week still running is not a partition yet.
+    last_complete = today - timedelta(days=today.weekday() + 7)
+    last_week = min(last - timedelta(days=last.weekday()), last_complete)
+    if last_week < first_week:
+        raise DataError(f"your sales ({first} .. {last}) lie in the current week: no complete week to train on")
+    if last - timedelta(days=last.weekday()) > last_complete:
+        notes.append(f"sales after {last_complete + timedelta(days=6)} belong to the week still running: not used")
+    return LandingPlan(
+        files=contents,
+        prefix=f"{UPLOADS_PREFIX}{digest.hexdigest()[:12]}/",
+        first_day=first,
+        last_day=last,
+        history_start=history_start,
+        partition_keys=(first_week.isoformat(), last_week.isoformat()),
+        notes=notes,
+    )
+
+
+def stored_weeks_outside(keys: tuple[str, str]) -> list[str]:
+    """raw_sales weeks already stored with rows outside [first, last]: a run over new data would mix them in."""
+    from forecast_assets import defs
+
+    with defs.resources["processed_data_io"].process_config_and_initialize_cm() as io_manager:
+        current = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"]
+    return sorted(k for k, entry in current.items() if entry.get("key") and not keys[0] <= k <= keys[1])
+
+
+def run_data(paths: list[str]) -> int:
+    """`make run DATA=...`: land the files, run ml_pipeline over exactly the weeks they cover, print the summary."""
+    try:
+        plan = plan_landing(paths)
+    except ValueError as error:  # DataError, or a malformed FORECAST_HISTORY_START
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    if plan.history_start:
+        env[settings.HISTORY_START_VARIABLE] = plan.history_start.isoformat()
+        os.environ[settings.HISTORY_START_VARIABLE] = plan.history_start.isoformat()
+        print(
+            f"your sales start {plan.first_day}, before the configured history start: this run uses "
+            f"{settings.HISTORY_START_VARIABLE}={plan.history_start} (export it, or put it in .env, to keep these "
+            "weeks in `make dev` and the schedules)"
+        )
+    mixed = stored_weeks_outside(plan.partition_keys)
+    if mixed:
+        print(
+            f"error: the warehouse already holds raw_sales weeks outside your data ({mixed[0]} .. {mixed[-1]}, "
+            f"{len(mixed)} weeks, e.g. from the demo): training would mix them in. Use a fresh warehouse, e.g. "
+            f"FORECAST_WAREHOUSE=warehouse-mine, or `make clean` first. Nothing was landed.",
+            file=sys.stderr,
+        )
+        return 2
+    from forecast_assets import defs
+    from forecast_assets.settings import LANDING_BUCKET
+
+    with defs.resources["warehouse"].process_config_and_initialize_cm() as warehouse:
+        warehouse.ensure_bucket(LANDING_BUCKET)
+        for key, body in plan.files.items():
+            warehouse.write_bytes(LANDING_BUCKET, plan.prefix + key, body)
+        where = warehouse.uri(LANDING_BUCKET, plan.prefix)
+    print(f"landed {len(plan.files)} file(s) in {where} (sales {plan.first_day} .. {plan.last_day})")
+    for note in plan.notes:
+        print(f"note: {note}")
+    first, last = plan.partition_keys
+    print(f"running ml_pipeline over the weeks {first} .. {last}")
+    config = {"ops": {"raw_sales": {"config": {"landing_prefix": plan.prefix, "demo_when_empty": False}}}}
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        json.dump(config, handle)  # JSON is YAML
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    dagster = str(Path(sys.executable).parent / "dagster")
+    command = [dagster, "job", "execute", "-m", "forecast_assets", "-j", "ml_pipeline", "-c", handle.name]
+    completed = subprocess.run([*command, "--tags", json.dumps(tags)], env=env)
+    os.unlink(handle.name)
+    print()
+    with dg.DagsterInstance.get() as instance:
+        print(summary(instance))
+    return completed.returncode
 
 
 def demo_range_tags() -> dict[str, str]:
@@ -34,32 +203,29 @@ def summary(instance: dg.DagsterInstance) -> str:
     raw = _metadata(instance, "raw_sales")
     if raw:
         lines.append(f"rows ingested: {raw.get('row_count')} ({raw.get('weeks')} weeks, {raw.get('date_range')})")
-    comparison = instance.get_latest_materialization_event(dg.AssetKey("model_comparison"))
-    if comparison is not None:
-        report_meta = _metadata(instance, "model_comparison")
-        lines.append(f"holdout metrics (best: {report_meta.get('best_model')}):")
-        lines.append(f"  {'':<20}{'rmse':>10}{'mae':>10}{'r2':>8}{'wape':>8}{'mase':>8}")
     report = _latest_report()
     if report:
+        gate = report["gate"]
+        holdout = report["holdout"]
+        lines.append(
+            f"holdout: {len(holdout['origins'])} weekly origins x {holdout['horizon_days']} days "
+            f"({holdout['first_date']} .. {holdout['last_date']}); means over origins, gate metric {gate['metric']}:"
+        )
+        lines.append(f"  {'':<22}{'rmse':>10}{'mae':>10}{'wape':>8}{'wk_wape':>8}{'mase':>8}{'vs best base':>13}")
         for group in ("models", "baselines"):
-            for name, entry in report[group].items():
-                m = entry["metrics"]
+            for name, entry in sorted(report[group].items(), key=lambda item: item[1]["origin_mean"][gate["metric"]]):
+                m = entry["origin_mean"]
                 lines.append(
-                    f"  {name:<20}{m['rmse']:>10.3f}{m['mae']:>10.3f}{m['r2']:>8.3f}{m['wape']:>8.3f}{m['mase']:>8.3f}"
+                    f"  {name:<22}{m['rmse']:>10.3f}{m['mae']:>10.3f}{m['wape']:>8.3f}{m['weekly_wape']:>8.3f}"
+                    f"{m['mase']:>8.3f}{entry['ratio_to_best_baseline']:>12.3f}x"
                 )
+        lines.append(f"gate: {gate['description']}")
     production = _metadata(instance, "production_model")
     if production:
         lines.append(
             f"production model: {production.get('model')} version {production.get('version')} "
             f"(holdout rmse {production.get('holdout_rmse'):.3f}, trained in run {production.get('trained_in_run')})"
         )
-    check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [dg.AssetCheckKey(dg.AssetKey("model_comparison"), "best_model_beats_seasonal_naive")]
-    )
-    for execution in check.values():
-        evaluation = execution.event.dagster_event.event_specific_data if execution.event else None
-        if evaluation is not None and not evaluation.passed:
-            lines.append(f"promotion refused in the latest run: {evaluation.description}")
     drift = _metadata(instance, "drift_score")
     if drift:
         verdict = "DRIFT" if drift.get("drifted") else "no drift"
@@ -68,8 +234,29 @@ def summary(instance: dg.DagsterInstance) -> str:
         )
     forecast = _metadata(instance, "sales_forecast")
     if forecast:
-        lines.append(f"forecast: {forecast.get('products')} products for {forecast.get('forecast_date')}")
+        lines.append(
+            f"forecast: {forecast.get('products')} active products (of {forecast.get('active_products')}) for "
+            f"{forecast.get('forecast_days')}, by method {forecast.get('by_method')}"
+        )
+        table = _forecast_table()
+        if table is not None:
+            lines.append(table.to_string(float_format=lambda v: f"{v:.1f}"))
     return "\n".join(lines)
+
+
+def _forecast_table():
+    """The stored forecast as one row per product: its method, each day's forecast and the week's total."""
+    from forecast_assets import defs
+
+    with defs.resources["ml_data_io"].process_config_and_initialize_cm() as io_manager:
+        frame = io_manager.load_current(dg.AssetKey("sales_forecast"))
+        if frame is None:
+            return None
+        rows = frame.toPandas()
+    table = rows.pivot_table(index=["produto", "method"], columns="forecast_date", values="forecast_valor_total")
+    table.columns = [str(c) for c in table.columns]
+    table["total"] = table.sum(axis=1)
+    return table
 
 
 def _latest_report() -> dict | None:
@@ -91,6 +278,8 @@ def create_buckets() -> list[str]:
 
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else ""
+    if command == "run-data":
+        return run_data(argv[2:])
     if command == "demo-range-tags":
         print(json.dumps(demo_range_tags()))
     elif command == "create-buckets":

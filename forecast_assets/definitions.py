@@ -3,7 +3,7 @@
 import dagster as dg
 
 from forecast_assets.assets.checks import DOWNSTREAM_CHECKS
-from forecast_assets.assets.evaluation import best_model_beats_seasonal_naive, model_comparison, production_model
+from forecast_assets.assets.evaluation import best_model_beats_baselines, model_comparison, production_model
 from forecast_assets.assets.features import features
 from forecast_assets.assets.ingestion import raw_sales
 from forecast_assets.assets.monitoring import drift_score, sales_forecast
@@ -14,7 +14,7 @@ from forecast_assets.jobs import ml_pipeline
 from forecast_assets.resources import build_resources
 
 ASSETS = [raw_sales, features, *candidate_assets, model_comparison, production_model, sales_forecast, drift_score]
-CHECKS = [best_model_beats_seasonal_naive, *DOWNSTREAM_CHECKS]
+CHECKS = [best_model_beats_baselines, *DOWNSTREAM_CHECKS]
 SENSORS = [new_sales_files, drift_retraining, notify_on_success, notify_on_failure]
 
 

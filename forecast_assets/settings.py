@@ -15,12 +15,15 @@ FORECAST_STORAGE picks the storage: `local` (default, a warehouse folder, no ser
   SPARK_CORES_MAX        on a cluster: cores one run may take (default all)
   SPARK_SHUFFLE_PARTITIONS default 4
   FORECAST_S3A_JARS      jar paths (comma-separated) or a folder of jars for S3A (the Makefile fills it)
+  FORECAST_HISTORY_START the first day of sales history (YYYY-MM-DD, default 2023-01-02); the weekly
+                         partitions of raw_sales start on the Monday of its week
 """
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +37,27 @@ EXPERIMENTS_BUCKET = "ml-experiments"
 BUCKETS = (LANDING_BUCKET, PROCESSED_BUCKET, DATA_BUCKET, MODELS_BUCKET, EXPERIMENTS_BUCKET)
 
 S3_REGION = "us-east-1"
+HISTORY_START_VARIABLE = "FORECAST_HISTORY_START"
+DEFAULT_HISTORY_START = "2023-01-02"  # a Monday; the demo generator and the benchmark data start there
+
+
+def history_start(today: date | None = None) -> date:
+    """The first week of sales history: the Monday of FORECAST_HISTORY_START's week. A malformed date or
+    one in the future is refused with a message that names the variable."""
+    text = os.environ.get(HISTORY_START_VARIABLE, "").strip() or DEFAULT_HISTORY_START
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{HISTORY_START_VARIABLE}={text!r} is not a date; expected YYYY-MM-DD, e.g. {DEFAULT_HISTORY_START}"
+        ) from None
+    today = today or datetime.now(UTC).date()
+    if day > today:
+        raise ValueError(
+            f"{HISTORY_START_VARIABLE}={text} is in the future (today is {today}); expected the first day of "
+            "your sales history"
+        )
+    return day - timedelta(days=day.weekday())
 
 
 def storage_kind() -> str:

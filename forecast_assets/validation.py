@@ -264,7 +264,11 @@ def _validate(file: str, raw: pd.DataFrame, lines: np.ndarray, limits: Limits, u
         stamps < pd.Timestamp(limits.first_day),
         DATES_IN_PARTITIONS,
         "data_venda",
-        _quoted(text["data_venda"], f"is before the first weekly partition; expected {limits.first_day} or later"),
+        _quoted(
+            text["data_venda"],
+            f"is before the first weekly partition; expected {limits.first_day} or later (set "
+            f"FORECAST_HISTORY_START to an earlier date to keep older sales)",
+        ),
     )
     flag(
         stamps > pd.Timestamp(limits.last_day),

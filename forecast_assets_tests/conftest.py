@@ -39,7 +39,7 @@ ALL_CHECKS = {
     ),
     ("feature_dataset", "feature_dataset_consistent"),
     *((f"{model}_model", "finite_cv_metrics") for model in ("random_forest", "linear_regression", "gradient_boosting")),
-    ("model_comparison", "best_model_beats_seasonal_naive"),
+    ("model_comparison", "best_model_beats_baselines"),
     ("production_model", "production_model_serves"),
     ("drift_score", "no_drift"),
 }

@@ -5,15 +5,13 @@ candidates check their cross-validation metrics and drift_score reports drift, i
 """
 
 import math
-from datetime import timedelta
 
 import dagster as dg
-import pandas as pd
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.features import FEATURE_COLUMNS, WINDOW_FEATURES
+from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, KEY_COLUMNS, TRAIN
 from forecast_assets.ml.metrics import forecast_metrics
 
 RAW_SALES_IN = {"raw_sales": dg.AssetIn()}
@@ -25,69 +23,56 @@ def _null_or_nan(column: str):
 
 @dg.asset_check(asset="feature_dataset", blocking=True, additional_ins=RAW_SALES_IN)
 def feature_dataset_consistent(feature_dataset: DataFrame, raw_sales: DataFrame) -> dg.AssetCheckResult:
-    """No null or NaN in any feature, the target or the feature vector; one row per product and day with no
-    gap; each product's targets add up to its raw sales over the same days (the zero-fill lost nothing);
-    every product with enough history has rows. Two passes: one over each dataset, a row per product back."""
+    """No null or NaN in any feature, the target or the feature vector; one row per product, origin and
+    horizon; every target equals that product's raw sales on its forecast date (the zero-fill lost nothing
+    and added nothing); no training row's target lies after the first holdout origin."""
     columns = [*FEATURE_COLUMNS, "target"]
-    per_product = (
-        feature_dataset.groupBy("produto")
-        .agg(
-            F.count("*").alias("rows"),
-            F.countDistinct("forecast_date").alias("days"),
-            F.min("forecast_date").alias("first"),
-            F.max("forecast_date").alias("last"),
-            F.sum("target").alias("targets"),
-            *[F.sum(_null_or_nan(c).cast("long")).alias(f"null_{c}") for c in columns],
-            F.sum(F.col("features").isNull().cast("long")).alias("null_features"),
-        )
-        .toPandas()
-        .set_index("produto")
-    )
-    if per_product.empty:
+    totals = feature_dataset.agg(
+        F.count("*").alias("rows"),
+        F.countDistinct(*KEY_COLUMNS).alias("keys"),
+        F.countDistinct("produto").alias("products"),
+        *[F.sum(_null_or_nan(c).cast("long")).alias(f"null_{c}") for c in columns],
+        F.sum(F.col("features").isNull().cast("long")).alias("null_features"),
+        F.max(F.when(F.col("split") == TRAIN, F.col("forecast_date"))).alias("last_train_target"),
+        F.min(F.when(F.col("split") == HOLDOUT, F.col("origin_date"))).alias("first_holdout_origin"),
+    ).first()
+    if not totals["rows"]:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description="no rows")
-    ranges = raw_sales.sparkSession.createDataFrame(per_product[["first", "last"]].reset_index())
-    raw = (
-        raw_sales.join(F.broadcast(ranges), "produto", "left")
-        .groupBy("produto")
-        .agg(
-            F.min("data_venda").alias("first_sale"),
-            F.max("data_venda").alias("last_sale"),
-            F.sum(
-                F.when(F.col("data_venda").between(F.col("first"), F.col("last")), F.col("valor_total")).otherwise(0.0)
-            ).alias("raw"),
-        )
-        .toPandas()
-        .set_index("produto")
+    daily = raw_sales.groupBy("produto", F.col("data_venda").alias("forecast_date")).agg(
+        F.sum("valor_total").alias("raw")
     )
-    compared = per_product.join(raw, how="left").fillna({"raw": 0.0})
-
-    null_columns = {c: int(compared[f"null_{c}"].sum()) for c in [*columns, "features"]}
-    null_columns = {c: n for c, n in null_columns.items() if n}
-    span = (pd.to_datetime(compared["last"]) - pd.to_datetime(compared["first"])).dt.days + 1
-    gaps = int(((compared["rows"] != compared["days"]) | (compared["rows"] != span)).sum())
-    mismatched = compared[(compared["targets"] - compared["raw"]).abs() > 1e-6 * (compared["raw"].abs() + 1)]
-    last_day = raw["last_sale"].max()
-    history = timedelta(days=WINDOW_FEATURES.history_days())
-    eligible = raw.index[raw["first_sale"] <= last_day - history] if len(raw) else []
-    missing = [p for p in eligible if p not in per_product.index]
-
+    targets = feature_dataset.select("produto", "forecast_date", "target").distinct()
+    mismatched = (
+        targets.join(daily, ["produto", "forecast_date"], "left")
+        .withColumn("raw", F.coalesce("raw", F.lit(0.0)))
+        .filter(F.abs(F.col("target") - F.col("raw")) > 1e-6 * (F.abs(F.col("raw")) + 1))
+    )
+    examples = [
+        f"{r['produto']} on {r['forecast_date']} (target {r['target']:.2f}, raw {r['raw']:.2f})"
+        for r in mismatched.limit(5).collect()
+    ]
+    null_columns = {c: int(totals[f"null_{c}"]) for c in [*columns, "features"] if totals[f"null_{c}"]}
     problems = []
     if null_columns:
         problems.append(f"null or NaN values: {null_columns}")
-    if gaps:
-        problems.append(f"{gaps} product(s) with missing or repeated days")
-    if len(mismatched):
-        examples = ", ".join(
-            f"{p} (targets {r['targets']:.2f}, raw {r['raw']:.2f})" for p, r in mismatched.head(5).iterrows()
-        )
-        problems.append(f"{len(mismatched)} product(s) whose targets do not add up to raw_sales: {examples}")
-    if missing:
-        problems.append(f"products with history but no rows: {', '.join(missing[:5])}")
+    if totals["keys"] != totals["rows"]:
+        problems.append(f"{totals['rows'] - totals['keys']} repeated (product, origin, horizon) row(s)")
+    if examples:
+        problems.append(f"targets that are not the raw sales of their day: {', '.join(examples)}")
+    last_train, first_holdout = totals["last_train_target"], totals["first_holdout_origin"]
+    if last_train and first_holdout and last_train > first_holdout:
+        problems.append(f"a training target ({last_train}) lies after the first holdout origin ({first_holdout})")
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(problems) or "no nulls; rows contiguous per product; targets add up to raw_sales",
-        metadata={"products": len(per_product), "null_values": sum(null_columns.values()), "gaps": gaps},
+        description="; ".join(problems)
+        or "no nulls; one row per product, origin and horizon; targets are the raw sales of their day",
+        metadata={
+            "rows": totals["rows"],
+            "products": totals["products"],
+            "null_values": sum(null_columns.values()),
+            "mismatched_targets": len(examples),
+        },
     )
 
 
@@ -100,12 +85,12 @@ def production_model_serves(
     production_model: PipelineModel, raw_sales: DataFrame, model_comparison: dict
 ) -> dg.AssetCheckResult:
     """The stored production model, loaded back through its pointer, turns raw sales rows into finite
-    forecasts for every holdout row and reproduces the holdout RMSE that model_comparison scored."""
+    forecasts for every holdout row (the last K origins, H days each) and reproduces the holdout RMSE that
+    model_comparison scored."""
     holdout = model_comparison["holdout"]
-    scored = (  # the whole history, as in training: a shorter one could start a product's series later
+    scored = (  # the whole history, as in training: a shorter one would start every series later
         production_model.transform(raw_sales)
-        .filter(F.col("forecast_date").between(F.lit(holdout["first_date"]), F.lit(holdout["last_date"])))
-        .filter(F.col("target").isNotNull())
+        .filter(F.col("origin_date").isin(*holdout["origins"]) & F.col("complete"))
         .select("target", "prediction")
         .toPandas()
     )

@@ -1,7 +1,11 @@
-"""Evaluation: every candidate and two baselines on the time-ordered holdout; promotion of the best."""
+"""Evaluation: every candidate and the baselines on the time-ordered holdout origins; promotion of the best."""
+
+import math
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -9,11 +13,37 @@ from pyspark.sql import functions as F
 from forecast_assets.assets import plots
 from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, TRAIN
 from forecast_assets.assets.training import CANDIDATES, best_params
-from forecast_assets.ml.metrics import forecast_metrics
+from forecast_assets.ml.features import LevelRescaler
+from forecast_assets.ml.metrics import evaluate_forecasts
 
-# Baselines, scored on the same holdout rows: yesterday's sales, and the same weekday last week.
-BASELINES = {"naive": "lag_1", "seasonal_naive": "lag_7"}
+# Baselines, scored on the same holdout rows: each is a feature column known at the origin (see
+# ml/features.py), or zero. Zero is strong on absolute error for series that mostly do not sell.
+BASELINES = {
+    "naive": "lag_1",  # the origin day's sales
+    "seasonal_naive": "seasonal_naive",  # the target's weekday in the last known week
+    "moving_average_7d": "ma_7",
+    "moving_average_28d": "ma_28",
+    "same_weekday_mean_4w": "same_weekday_4w",
+    "same_weekday_mean_8w": "same_weekday_8w",
+    "zero": None,
+}
 CANDIDATE_INS = {c.asset_name: dg.AssetIn(c.asset_name) for c in CANDIDATES}
+GATE_CHECK = "best_model_beats_baselines"
+
+
+class EvaluationConfig(dg.Config):
+    gate_metric: Literal["rmse", "mae", "wape", "weekly_wape"] = Field(
+        default="rmse",
+        description="metric of the promotion gate and of the choice of the best candidate, averaged over the "
+        "holdout origins (README: why WAPE)",
+    )
+    min_improvement: float = Field(
+        default=0.02,
+        ge=0.0,
+        lt=1.0,
+        description="the best candidate must score at least this fraction below the best baseline on the gate "
+        "metric to be promoted (0.02: 2% better)",
+    )
 
 
 def _model_name(asset_name: str) -> str:
@@ -26,32 +56,79 @@ def _training_seconds(context: dg.AssetExecutionContext, asset_name: str) -> flo
     return None if entry is None else entry.value
 
 
+def promotion_gate(scores: dict[str, dict], models: list[str], metric: str, min_improvement: float) -> dict:
+    """The best candidate against the best baseline on `metric` (mean over origins): promoted only when it is
+    at least `min_improvement` below it."""
+    baselines = [name for name in BASELINES if math.isfinite(scores[name]["origin_mean"][metric])]
+    best = min(models, key=lambda name: _or_inf(scores[name]["origin_mean"][metric]))
+    best_baseline = min(baselines, key=lambda name: scores[name]["origin_mean"][metric]) if baselines else None
+    value = scores[best]["origin_mean"][metric]
+    baseline_value = scores[best_baseline]["origin_mean"][metric] if best_baseline else float("nan")
+    ratio = value / baseline_value if baseline_value and math.isfinite(baseline_value) else float("nan")
+    passed = math.isfinite(ratio) and ratio <= 1.0 - min_improvement
+    verdict = (
+        f"{best} ({metric} {value:.4f}) is {1 - ratio:.1%} below the best baseline, {best_baseline} "
+        f"({metric} {baseline_value:.4f}); at least {min_improvement:.1%} was required"
+    )
+    if not passed:
+        verdict = (
+            f"not promoted: the best candidate, {best} ({metric} {value:.4f}), is not at least "
+            f"{min_improvement:.1%} below the best baseline, {best_baseline} ({metric} {baseline_value:.4f}; "
+            f"ratio {ratio:.3f}); the previous production model stays"
+        )
+    return {
+        "metric": metric,
+        "min_improvement": min_improvement,
+        "best_model": best,
+        "best_model_value": value,
+        "best_baseline": best_baseline,
+        "best_baseline_value": baseline_value,
+        "ratio_to_best_baseline": ratio,
+        "passed": passed,
+        "description": verdict,
+    }
+
+
+def _or_inf(value: float) -> float:
+    return value if math.isfinite(value) else math.inf
+
+
 @dg.asset(
     group_name="evaluation",
     io_manager_key="ml_experiments_io",
     kinds={"spark", "json"},
     ins={"feature_dataset": dg.AssetIn(), **CANDIDATE_INS},
 )
-def model_comparison(context: dg.AssetExecutionContext, feature_dataset: DataFrame, **candidates) -> dg.Output[dict]:
-    """The three candidates and the naive and seasonal-naive baselines scored on the holdout split of
-    `feature_dataset` (rmse, mae, r2, wape, mase), with each model's best params, feature importances
-    and training time. Stored as JSON in ml-experiments; the UI shows the table and plots."""
+def model_comparison(
+    context: dg.AssetExecutionContext, config: EvaluationConfig, feature_dataset: DataFrame, **candidates
+) -> dg.Output[dict]:
+    """The three candidates and the baselines (naive, seasonal naive, 7- and 28-day moving averages, same-weekday
+    means over 4 and 8 weeks, zero) scored on the holdout split of `feature_dataset`: the last K weekly origins,
+    each forecasting its next H days. rmse, mae, wape, mase and bias pooled, per origin (mean and spread) and
+    per horizon; each model's ratio to the best baseline; the promotion gate's verdict; best params, feature
+    importances and training time. Stored as JSON in ml-experiments; the UI shows the table and plots."""
     holdout = feature_dataset.filter(F.col("split") == HOLDOUT)
     for asset_name, model in candidates.items():
-        holdout = model.copy().setPredictionCol(_model_name(asset_name)).transform(holdout)
+        name = _model_name(asset_name)
+        relative = model.copy().setPredictionCol(f"{name}_relative").transform(holdout)
+        holdout = LevelRescaler(inputCol=f"{name}_relative", outputCol=name).transform(relative)
     models = [_model_name(name) for name in candidates]
-    frame = holdout.select("produto", "forecast_date", "target", *BASELINES.values(), *models).toPandas()
+    columns = sorted({c for c in BASELINES.values() if c})
+    frame = holdout.select("produto", "origin_date", "horizon", "forecast_date", "target", *columns, *models).toPandas()
     for baseline, column in BASELINES.items():
-        frame[baseline] = frame[column]
+        frame[baseline] = frame[column] if column else 0.0
     scale = (
-        feature_dataset.filter(F.col("split") == TRAIN).agg(F.avg(F.abs(F.col("target") - F.col("lag_7")))).first()[0]
+        feature_dataset.filter((F.col("split") == TRAIN) & (F.col("horizon") <= 7))
+        .agg(F.avg(F.abs(F.col("target") - F.col("seasonal_naive"))))
+        .first()[0]
     )
 
-    scores = {
-        name: forecast_metrics(frame["target"].to_numpy(), frame[name].to_numpy(), scale)
-        for name in models + list(BASELINES)
-    }
-    best = min(models, key=lambda name: scores[name]["rmse"])
+    scores = {name: evaluate_forecasts(frame, name, scale) for name in models + list(BASELINES)}
+    gate = promotion_gate(scores, models, config.gate_metric, config.min_improvement)
+    for entry in scores.values():
+        base = gate["best_baseline_value"]
+        entry["ratio_to_best_baseline"] = entry["origin_mean"][config.gate_metric] / base if base else float("nan")
+    best = gate["best_model"]
     importances = {
         _model_name(asset_name): dict(zip(FEATURE_COLUMNS, map(float, model.featureImportances.toArray()), strict=True))
         for asset_name, model in candidates.items()
@@ -62,17 +139,21 @@ def model_comparison(context: dg.AssetExecutionContext, feature_dataset: DataFra
         {
             k: v.value
             for k, v in dataset_meta.asset_materialization.metadata.items()
-            if k in ("sales_range", "holdout_start", "version")
+            if k in ("sales_range", "holdout_start", "version", "horizon_days", "unobserved_weeks")
         }
         if dataset_meta
         else {}
     )
+    origins = sorted(str(o) for o in frame["origin_date"].unique())
     report = {
         "run_id": context.run_id,
         "best_model": best,
-        "metric_for_selection": "rmse",
+        "metric_for_selection": config.gate_metric,
+        "gate": gate,
         "holdout": {
             "rows": len(frame),
+            "origins": origins,
+            "horizon_days": int(frame["horizon"].max()),
             "first_date": str(frame["forecast_date"].min()),
             "last_date": str(frame["forecast_date"].max()),
         },
@@ -80,25 +161,30 @@ def model_comparison(context: dg.AssetExecutionContext, feature_dataset: DataFra
         "feature_dataset": lineage,
         "models": {
             _model_name(c.asset_name): {
-                "metrics": scores[_model_name(c.asset_name)],
+                **scores[_model_name(c.asset_name)],
                 "best_params": best_params(c, candidates[c.asset_name]),
                 "training_seconds": _training_seconds(context, c.asset_name),
                 "feature_importances": importances.get(_model_name(c.asset_name)),
             }
             for c in CANDIDATES
         },
-        "baselines": {name: {"metrics": scores[name], "column": column} for name, column in BASELINES.items()},
+        "baselines": {name: {**scores[name], "column": column} for name, column in BASELINES.items()},
     }
 
-    table = pd.DataFrame(scores).T[["rmse", "mae", "r2", "wape", "mase"]]
+    table = metrics_table(scores, config.gate_metric)
+    per_horizon = pd.DataFrame(
+        {name: {h: m[config.gate_metric] for h, m in scores[name]["by_horizon"].items()} for name in scores}
+    ).T
     table.attrs["models"] = models
     sections = [
-        f"**Best model: {best}** (holdout rmse {scores[best]['rmse']:.3f}; "
-        f"seasonal naive {scores['seasonal_naive']['rmse']:.3f})",
+        f"**{'Promoted' if gate['passed'] else 'Not promoted'}: {gate['description']}.**",
+        f"Holdout: {len(origins)} weekly origins ({', '.join(origins)}), each forecasting "
+        f"{report['holdout']['horizon_days']} days; metrics are means over origins (± their standard deviation).",
         table.round(4).to_markdown(),
+        f"{config.gate_metric} per horizon (days ahead):\n\n" + per_horizon.round(4).to_markdown(),
         plots.metric_bars(table),
-        plots.predicted_vs_actual(frame, models + ["seasonal_naive"]),
-        plots.residual_histograms(frame, models + ["seasonal_naive"]),
+        plots.predicted_vs_actual(frame, [*models, gate["best_baseline"] or "zero"]),
+        plots.residual_histograms(frame, [*models, gate["best_baseline"] or "zero"]),
     ]
     if importances:
         sections.append(plots.feature_importances(importances))
@@ -106,32 +192,64 @@ def model_comparison(context: dg.AssetExecutionContext, feature_dataset: DataFra
         report,
         metadata={
             "best_model": best,
-            "best_rmse": scores[best]["rmse"],
-            "seasonal_naive_rmse": scores["seasonal_naive"]["rmse"],
+            "gate_metric": config.gate_metric,
+            f"best_{config.gate_metric}": gate["best_model_value"],
+            "best_baseline": gate["best_baseline"] or "none",
+            f"best_baseline_{config.gate_metric}": gate["best_baseline_value"],
+            "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
             "holdout_rows": len(frame),
+            "holdout_origins": len(origins),
+            "metrics": dg.MetadataValue.table(
+                records=[
+                    dg.TableRecord({"name": name, **{k: _json_float(v) for k, v in row.items()}})
+                    for name, row in table.round(6).iterrows()
+                ],
+                schema=dg.TableSchema(
+                    columns=[dg.TableColumn("name", "string"), *[dg.TableColumn(c, "float") for c in table.columns]]
+                ),
+            ),
             "report": dg.MetadataValue.md("\n\n".join(sections)),
         },
     )
 
 
-@dg.asset_check(asset=model_comparison, blocking=True)
-def best_model_beats_seasonal_naive(model_comparison: dict) -> dg.AssetCheckResult:
-    """Promotion gate: the best candidate must have a lower holdout RMSE than the seasonal naive forecast.
-    When it fails, `production_model` is not updated and the previous production model keeps serving."""
-    best = model_comparison["best_model"]
-    best_rmse = model_comparison["models"][best]["metrics"]["rmse"]
-    baseline_rmse = model_comparison["baselines"]["seasonal_naive"]["metrics"]["rmse"]
-    passed = best_rmse < baseline_rmse
+def metrics_table(scores: dict[str, dict], gate_metric: str) -> pd.DataFrame:
+    """One row per model or baseline: the origin means, the spread of the gate metric, the ratio to the best
+    baseline, sorted by the gate metric."""
+    rows = {
+        name: {
+            **{m: entry["origin_mean"][m] for m in ("rmse", "mae", "wape", "weekly_wape", "mase", "bias")},
+            f"{gate_metric}_std": entry["origin_std"][gate_metric],
+            "ratio_to_best_baseline": entry["ratio_to_best_baseline"],
+        }
+        for name, entry in scores.items()
+    }
+    return pd.DataFrame(rows).T.sort_values(gate_metric)
+
+
+def _json_float(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+@dg.asset_check(asset=model_comparison, name=GATE_CHECK, blocking=True)
+def best_model_beats_baselines(model_comparison: dict) -> dg.AssetCheckResult:
+    """Promotion gate: the best candidate must beat the best of the baselines on the gate metric (mean over
+    the holdout origins) by at least the configured minimum improvement. When it fails, `production_model`
+    is not updated and the previous production model keeps serving."""
+    gate = model_comparison["gate"]
     return dg.AssetCheckResult(
-        passed=passed,
+        passed=bool(gate["passed"]),
         severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"{best} (rmse {best_rmse:.3f}) beats seasonal naive (rmse {baseline_rmse:.3f})"
-            if passed
-            else f"not promoted: the best candidate, {best} (rmse {best_rmse:.3f}), does not beat seasonal "
-            f"naive (rmse {baseline_rmse:.3f}); the previous production model stays"
-        ),
-        metadata={"best_model": best, "best_rmse": best_rmse, "seasonal_naive_rmse": baseline_rmse},
+        description=gate["description"],
+        metadata={
+            "best_model": gate["best_model"],
+            "best_baseline": gate["best_baseline"] or "none",
+            "metric": gate["metric"],
+            "best_model_value": gate["best_model_value"],
+            "best_baseline_value": gate["best_baseline_value"],
+            "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
+            "min_improvement": gate["min_improvement"],
+        },
     )
 
 
@@ -144,21 +262,31 @@ def best_model_beats_seasonal_naive(model_comparison: dict) -> dg.AssetCheckResu
 def production_model(
     context: dg.AssetExecutionContext, model_comparison: dict, feature_pipeline: PipelineModel, **candidates
 ) -> dg.Output[PipelineModel]:
-    """The model in production: the fitted feature pipeline followed by the candidate with the lowest
-    holdout RMSE, as one PipelineModel from raw sales rows to predictions. Promoted only when the
-    blocking check `best_model_beats_seasonal_naive` passes; every promotion is a new version."""
+    """The model in production: the fitted feature pipeline followed by the candidate with the best gate
+    metric over the holdout origins, as one PipelineModel from raw sales rows to H-day forecasts. Promoted only
+    when the blocking check `best_model_beats_baselines` passes; every promotion is a new version."""
     best = model_comparison["best_model"]
     regressor = candidates[f"{best}_model"]
     entry = model_comparison["models"][best]
+    gate = model_comparison["gate"]
     return dg.Output(
-        PipelineModel(stages=[*feature_pipeline.stages, regressor]),
+        PipelineModel(
+            stages=[
+                *feature_pipeline.stages,
+                regressor.copy().setPredictionCol("relative_prediction"),
+                LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
+            ]
+        ),
         metadata={
             "model": best,
             "params": entry["best_params"],
             "holdout_rmse": entry["metrics"]["rmse"],
-            "holdout_wape": entry["metrics"]["wape"],
-            "holdout_mase": entry["metrics"]["mase"],
-            "seasonal_naive_rmse": model_comparison["baselines"]["seasonal_naive"]["metrics"]["rmse"],
+            "holdout_wape": entry["origin_mean"]["wape"],
+            "holdout_mase": entry["origin_mean"]["mase"],
+            "gate": gate["description"],
+            "best_baseline": gate["best_baseline"] or "none",
+            "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
+            "horizon_days": model_comparison["holdout"]["horizon_days"],
             "trained_in_run": model_comparison["run_id"],
             "sales_range": model_comparison["feature_dataset"].get("sales_range", ""),
             "holdout": f"{model_comparison['holdout']['first_date']} .. {model_comparison['holdout']['last_date']}",

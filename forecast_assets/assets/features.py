@@ -1,6 +1,6 @@
 """Features: the fitted `feature_pipeline` (a Spark PipelineModel) and the `feature_dataset` it makes."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 from pydantic import Field
@@ -13,19 +13,44 @@ from forecast_assets.ml.features import SalesWindowFeatures
 
 WINDOW_FEATURES = SalesWindowFeatures()
 FEATURE_COLUMNS = ["produto_idx", "categoria_idx", *WINDOW_FEATURES.feature_columns()]
+KEY_COLUMNS = ["produto", "origin_date", "horizon"]
 TRAIN, HOLDOUT = "train", "holdout"
 
 
 class FeatureConfig(dg.Config):
     holdout_weeks: int = Field(
-        default=4, description="the last N weeks are the holdout: never seen by indexers, scaler or tuning"
+        default=4,
+        ge=1,
+        description="the last K weekly forecast origins are the holdout, each scored on its next H days: never "
+        "seen by indexers, scaler or tuning",
+    )
+    horizon_days: int = Field(
+        default=7, ge=1, le=28, description="H: days forecast after each origin (1 = the original next-day forecast)"
     )
 
 
-def fit_feature_pipeline(training_sales: DataFrame) -> PipelineModel:
+def holdout_origins(last_day: date, weeks: int, horizon: int) -> list[date]:
+    """The last `weeks` Sundays whose next `horizon` days all lie in the data (ending on `last_day`)."""
+    last_origin = last_day - timedelta(days=horizon)
+    last_origin -= timedelta(days=(last_origin.weekday() + 1) % 7)  # back to a Sunday
+    return [last_origin - timedelta(days=7 * (weeks - 1 - i)) for i in range(weeks)]
+
+
+def unobserved_weeks(raw_sales: DataFrame) -> list[str]:
+    """Mondays of the weeks inside the data's range in which nothing at all sold (treated as unobserved)."""
+    weeks = raw_sales.select(F.date_trunc("week", "data_venda").cast("date").alias("week")).distinct()
+    present = sorted(r["week"] for r in weeks.collect())
+    if not present:
+        return []
+    sold = set(present)
+    every = [present[0] + timedelta(days=7 * i) for i in range((present[-1] - present[0]).days // 7 + 1)]
+    return [str(week) for week in every if week not in sold]
+
+
+def fit_feature_pipeline(training_sales: DataFrame, horizon: int) -> PipelineModel:
     """Raw sales rows -> model-ready rows: the window features, then indexers, assembler and scaler
     fitted on `training_sales`. The windows are computed once (cached) for the three fitted stages."""
-    windows = SalesWindowFeatures()
+    windows = SalesWindowFeatures(horizon=horizon)
     rows = windows.transform(training_sales).cache()
     fitted = Pipeline(
         stages=[
@@ -52,40 +77,56 @@ def fit_feature_pipeline(training_sales: DataFrame) -> PipelineModel:
         "feature_dataset": dg.AssetOut(
             io_manager_key="ml_data_io",
             kinds={"spark", "parquet"},
-            description="One row per product and forecast date: raw features, the scaled `features` vector, "
-            "the next-day `target`, and `split` (train, or holdout: the last N weeks).",
+            description="One row per product, weekly forecast origin and horizon (1..H days ahead): raw features, "
+            "the scaled `features` vector, the `target`, and `split` (train: targets up to the first holdout "
+            "origin; holdout: the last K origins). Rows reading an unobserved week are left out.",
         ),
     },
 )
 def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales: DataFrame):
-    """Reads every stored `raw_sales` week; fits the feature pipeline before the holdout; transforms all."""
+    """Reads every stored `raw_sales` week; fits the feature pipeline on the sales up to the first holdout
+    origin; transforms all. Weeks without any sale inside the data are unobserved: logged, never zeros."""
     raw_sales = raw_sales.select("produto", "categoria_valor", "quantidade", "valor_total", "data_venda").cache()
     first_day, last_day = raw_sales.agg(F.min("data_venda"), F.max("data_venda")).first()
     if last_day is None:
         raise dg.Failure("raw_sales holds no rows: nothing to learn from")
-    holdout_start = last_day - timedelta(days=7 * config.holdout_weeks - 1)
-    context.log.info(f"training rows before {holdout_start}; holdout {holdout_start} .. {last_day}")
-
-    pipeline_model = fit_feature_pipeline(raw_sales.filter(F.col("data_venda") < holdout_start))
-    dataset = (
-        pipeline_model.transform(raw_sales)
-        .filter(F.col("target").isNotNull())
-        .drop("features_raw")
-        .withColumn("split", F.when(F.col("forecast_date") < holdout_start, TRAIN).otherwise(HOLDOUT))
-        .cache()
+    origins = holdout_origins(last_day, config.holdout_weeks, config.horizon_days)
+    holdout_start = origins[0]
+    gaps = unobserved_weeks(raw_sales)
+    if gaps:
+        context.log.warning(
+            f"{len(gaps)} week(s) without any sale inside the data ({', '.join(gaps[:10])}): treated as unobserved; "
+            "rows whose lags, seasonal anchor or target fall in them are left out of training and evaluation"
+        )
+    context.log.info(
+        f"training targets up to {holdout_start}; holdout origins {', '.join(map(str, origins))} "
+        f"(each forecasting {config.horizon_days} days)"
     )
-    counts = {r["split"]: r["count"] for r in dataset.groupBy("split").count().collect()}
+
+    pipeline_model = fit_feature_pipeline(raw_sales.filter(F.col("data_venda") <= holdout_start), config.horizon_days)
+    rows = pipeline_model.transform(raw_sales).drop("features_raw")
+    split = F.when(F.col("origin_date").isin(*origins), HOLDOUT).when(
+        F.col("forecast_date") <= F.lit(holdout_start), TRAIN
+    )
+    counted = rows.withColumn("split", split).cache()
+    summary = {(r["split"], r["complete"]): r["count"] for r in counted.groupBy("split", "complete").count().collect()}
+    dataset = counted.filter(F.col("complete") & F.col("split").isNotNull()).drop("complete")
+    counts = {name: summary.get((name, True), 0) for name in (TRAIN, HOLDOUT)}
+    excluded = sum(n for (name, complete), n in summary.items() if name and complete is False)
     raw_sales.unpersist()
-    if not counts.get(TRAIN) or not counts.get(HOLDOUT):
+    if not counts[TRAIN] or not counts[HOLDOUT]:
         raise dg.Failure(
-            f"not enough history: {counts.get(TRAIN, 0)} training and {counts.get(HOLDOUT, 0)} holdout rows "
-            f"from sales {first_day} .. {last_day}; features need {WINDOW_FEATURES.history_days()} days per "
-            f"product before the first forecast date, plus the {config.holdout_weeks}-week holdout"
+            f"not enough history: {counts[TRAIN]} training and {counts[HOLDOUT]} holdout rows from sales "
+            f"{first_day} .. {last_day}; features need {WINDOW_FEATURES.history_days()} days of data before the "
+            f"first forecast origin, plus {config.holdout_weeks} holdout origin(s) of {config.horizon_days} days"
         )
     lineage = {
         "sales_range": f"{first_day} .. {last_day}",
         "holdout_start": str(holdout_start),
+        "holdout_origins": [str(o) for o in origins],
         "holdout_weeks": config.holdout_weeks,
+        "horizon_days": config.horizon_days,
+        "unobserved_weeks": gaps,
     }
     yield dg.Output(
         pipeline_model, output_name="feature_pipeline", metadata={**lineage, "stages": len(pipeline_model.stages)}
@@ -97,7 +138,8 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
             **lineage,
             "train_rows": counts[TRAIN],
             "holdout_rows": counts[HOLDOUT],
+            "rows_left_out_unobserved": excluded,
             "features": ", ".join(FEATURE_COLUMNS),
         },
     )
-    dataset.unpersist()
+    counted.unpersist()

@@ -4,6 +4,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 import dagster as dg
 import numpy as np
@@ -59,6 +60,12 @@ class IngestionConfig(dg.Config):
         le=1.0,
         description="bad rows are quarantined and the good rows proceed, unless more than this fraction of the "
         "rows of the files that feed the run are bad: then the checks fail and nothing downstream runs",
+    )
+    empty_weeks: Literal["warn", "fail"] = Field(
+        default="warn",
+        description="a week of the run without any good sales row: warn (default; the week is unobserved: rows "
+        "that would read it are left out of training and evaluation, never taken as zero sales) or fail (the "
+        "partitions_not_empty check fails with ERROR and nothing downstream runs)",
     )
     max_quantidade: int = Field(default=1_000_000, gt=0, description="larger quantities are absurd")
     max_valor_total: float = Field(default=1e9, gt=0, description="larger values are absurd")
@@ -166,7 +173,7 @@ class LandingReport:
         rows = self.bad if check is None else self.bad[self.bad["check"] == check]
         return [message(row) for _, row in rows.head(count).iterrows()]
 
-    def check_results(self, max_bad_fraction: float) -> list[dg.AssetCheckResult]:
+    def check_results(self, max_bad_fraction: float, empty_weeks: str = "warn") -> list[dg.AssetCheckResult]:
         over = self.bad_fraction > max_bad_fraction
         severity = dg.AssetCheckSeverity.ERROR if over else dg.AssetCheckSeverity.WARN
         rejected_by_check = {COLUMNS_AND_TYPES: [], DATES_IN_PARTITIONS: []}
@@ -207,15 +214,13 @@ class LandingReport:
             dg.AssetCheckResult(
                 check_name=PARTITIONS_NOT_EMPTY,
                 passed=not empty,
-                severity=dg.AssetCheckSeverity.ERROR,
+                severity=dg.AssetCheckSeverity.ERROR if empty_weeks == "fail" else dg.AssetCheckSeverity.WARN,
                 metadata={
                     "empty_weeks": ", ".join(empty[:20]) + (" ..." if len(empty) > 20 else ""),
                     "rows_per_week_min": min((self.week_rows.get(k, 0) for k in self.partition_keys), default=0),
+                    "mode": empty_weeks,
                 },
-                description=f"{len(empty)} week(s) without a good sales row: no sales file covers them, "
-                "or every row of it was quarantined"
-                if empty
-                else None,
+                description=empty_weeks_description(empty, empty_weeks) if empty else None,
             )
         )
         results.append(
@@ -240,6 +245,25 @@ class LandingReport:
             )
         )
         return results
+
+
+def empty_weeks_description(empty: list[str], mode: str) -> str:
+    """Which weeks hold no sales and how to go on, for the partitions_not_empty check."""
+    shown = ", ".join(empty[:12]) + (f" and {len(empty) - 12} more" if len(empty) > 12 else "")
+    text = (
+        f"{len(empty)} week(s) without a good sales row: {shown} (no landed file covers them, or every row of "
+        "them was quarantined). If sales exist for them, land their files in raw-data and rerun those partitions. "
+    )
+    if mode == "fail":
+        return text + (
+            "Nothing downstream ran (raw_sales config empty_weeks: fail); to train anyway, with these weeks "
+            "treated as unobserved, run again with empty_weeks: warn."
+        )
+    return text + (
+        "Training went on with these weeks unobserved: rows whose lags, seasonal anchor or target fall in them "
+        "are left out of training and evaluation, never taken as zero sales (raw_sales config empty_weeks: fail "
+        "stops the run instead)."
+    )
 
 
 def validate_landing(
@@ -423,4 +447,4 @@ def raw_sales(
                 "quarantine": dg.MetadataValue.json(quarantined),
             },
         )
-    yield from report.check_results(config.max_bad_fraction)
+    yield from report.check_results(config.max_bad_fraction, config.empty_weeks)

@@ -1,7 +1,7 @@
-"""Monitoring: the next-day `sales_forecast` from the production model, and `drift_score`."""
+"""Monitoring: the next H days' `sales_forecast` from the production model, and `drift_score`."""
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 from pydantic import Field
@@ -9,43 +9,124 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES
+from forecast_assets.assets.features import KEY_COLUMNS, TRAIN, WINDOW_FEATURES
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 
 MAX_DRIFT_SAMPLE = 100_000  # rows per window handed to scipy
-DRIFT_COLUMNS = [c for c in WINDOW_FEATURES.feature_columns() if c not in ("day_of_week", "month")]
+DRIFT_COLUMNS = [c for c in WINDOW_FEATURES.feature_columns() if c not in ("day_of_week", "month", "horizon")]
+FORECAST_COVERS_ACTIVE = "forecast_covers_active_products"
+MODEL, NEW_PRODUCT = "model", "new_product_mean"
 
 
-@dg.asset(group_name="monitoring", io_manager_key="ml_data_io", kinds={"spark", "parquet"})
-def sales_forecast(
-    context: dg.AssetExecutionContext, production_model: PipelineModel, raw_sales: DataFrame
-) -> dg.Output[DataFrame]:
-    """Tomorrow's sales for every product: the production model (feature pipeline + regressor) applied to
-    the latest stored `raw_sales` history, through exactly the code path used in training."""
-    last_day = raw_sales.agg(F.max("data_venda")).first()[0]
-    history = raw_sales.filter(
-        F.col("data_venda") > F.lit(last_day - timedelta(days=WINDOW_FEATURES.history_days() + 7))
+class ForecastConfig(dg.Config):
+    active_weeks: int = Field(
+        default=8, ge=1, description="products that sold within this many weeks before the last sale day are forecast"
     )
-    forecast = (
+
+
+def forecast_origin(last_day: date) -> date:
+    """The end (a Sunday) of the last complete Monday-Sunday week of the data."""
+    return last_day - timedelta(days=(last_day.weekday() + 1) % 7)
+
+
+@dg.asset(
+    group_name="monitoring",
+    io_manager_key="ml_data_io",
+    kinds={"spark", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            FORECAST_COVERS_ACTIVE,
+            asset="sales_forecast",
+            blocking=True,
+            description="every product that sold within the active window has one forecast for each of the H days",
+        )
+    ],
+)
+def sales_forecast(
+    context: dg.AssetExecutionContext, config: ForecastConfig, production_model: PipelineModel, raw_sales: DataFrame
+):
+    """The next H days of sales (H = the production model's horizon, default 7) for every active product (sold
+    within the last `active_weeks`), from the end of the last complete week of the latest stored `raw_sales`.
+    `method` says how: `model` (the production model: feature pipeline + regressor, through exactly the code
+    path used in training) or `new_product_mean` (a product whose first sale came after that week: its mean
+    daily sales since its first sale, on each day)."""
+    windows = production_model.stages[0]
+    horizon = windows.getOrDefault(windows.horizon)
+    last_day = raw_sales.agg(F.max("data_venda")).first()[0]
+    origin = forecast_origin(last_day)
+    active_since = last_day - timedelta(days=7 * config.active_weeks - 1)
+    # Enough history for every window of the origin, and the whole active window.
+    since = min(origin - timedelta(days=windows.history_days() + 7), active_since)
+    history = raw_sales.filter(F.col("data_venda") >= F.lit(since))
+    active = (
+        history.groupBy("produto")
+        .agg(
+            F.max("data_venda").alias("last_sale"),
+            F.min("data_venda").alias("first_sale"),
+            F.max("categoria_valor").alias("categoria_valor"),
+            F.sum("valor_total").alias("total"),
+        )
+        .filter(F.col("last_sale") >= F.lit(active_since))
+    )
+    days = F.date_add(F.lit(origin), F.col("horizon"))
+    modelled = (
         production_model.transform(history)
-        .filter(F.col("data_venda") == F.lit(last_day))
+        .filter(F.col("origin_date") == F.lit(origin))
+        .join(active.select("produto"), "produto")
         .select(
             "produto",
             "categoria_valor",
+            "origin_date",
+            "horizon",
             "forecast_date",
             F.greatest(F.col("prediction"), F.lit(0.0)).alias("forecast_valor_total"),
+            F.lit(MODEL).alias("method"),
         )
-        .orderBy("produto")
-        .cache()
     )
-    preview = forecast.limit(10).toPandas()
-    return dg.Output(
+    newcomers = (
+        active.join(modelled.select("produto").distinct(), "produto", "left_anti")
+        .withColumn("horizon", F.explode(F.sequence(F.lit(1), F.lit(horizon))))
+        .select(
+            "produto",
+            "categoria_valor",
+            F.lit(origin).alias("origin_date"),
+            "horizon",
+            days.alias("forecast_date"),
+            (F.col("total") / (F.datediff(F.lit(last_day), "first_sale") + 1)).alias("forecast_valor_total"),
+            F.lit(NEW_PRODUCT).alias("method"),
+        )
+    )
+    forecast = modelled.unionByName(newcomers).orderBy("produto", "horizon").cache()
+    methods = {
+        r["method"]: r["count"]
+        for r in forecast.groupBy("method").agg(F.countDistinct("produto").alias("count")).collect()
+    }
+    per_product = forecast.groupBy("produto").count()
+    counts = per_product.agg(
+        F.count("*").alias("products"), F.min("count").alias("fewest"), F.max("count").alias("most")
+    ).first()
+    active_count = active.count()
+    preview = forecast.filter(F.col("horizon") == 1).limit(10).toPandas()
+    yield dg.Output(
         forecast,
         metadata={
-            "forecast_date": str(last_day + timedelta(days=1)),
-            "products": forecast.count(),
+            "forecast_origin": str(origin),
+            "forecast_days": f"{origin + timedelta(days=1)} .. {origin + timedelta(days=horizon)}",
+            "horizon_days": horizon,
+            "products": counts["products"],
+            "active_products": active_count,
+            "by_method": dg.MetadataValue.json(methods),
             "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
         },
+    )
+    covered = counts["products"] == active_count and counts["fewest"] == horizon and counts["most"] == horizon
+    yield dg.AssetCheckResult(
+        check_name=FORECAST_COVERS_ACTIVE,
+        passed=bool(covered),
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{counts['products']} products forecast for {horizon} days each; {active_count} sold since "
+        f"{active_since}" + ("" if covered else ": the forecast leaves products out or repeats days"),
+        metadata={"forecast_products": counts["products"], "active_products": active_count},
     )
 
 
@@ -80,7 +161,7 @@ def drift_score(
     scored = (
         PipelineModel(stages=production_model.stages[1:])
         .transform(feature_dataset.drop("produto_idx", "categoria_idx", "features", "split"))
-        .join(feature_dataset.select("produto", "forecast_date", "split"), ["produto", "forecast_date"])
+        .join(feature_dataset.select(*KEY_COLUMNS, "split"), KEY_COLUMNS)
     )
     last = feature_dataset.agg(F.max("forecast_date")).first()[0]
     current_start = last - timedelta(days=config.current_window_days - 1)

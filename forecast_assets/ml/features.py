@@ -1,10 +1,18 @@
 """The sales window features as a persisted Spark ML Transformer, first stage of `feature_pipeline`.
 
-Raw sales rows (any number per product and day) become one row per product per day, with days without
-sales filled with zero *before* any window, so "lag 7" means seven days, not seven sales. Each output
-row is a forecast origin: the features are known at the end of day `data_venda`, and `target` is the
-sales of the next day (`forecast_date`). The last day of the data has no target yet: that row is what
-`sales_forecast` predicts.
+Raw sales rows (any number per product and day) become one daily series per product, from the first day
+of the data to the last, zero on days the product sold nothing, so "lag 7" means seven days, not seven
+sales. A week in which *no product at all* sold (a feed outage, a closed shop, a missing export) is not
+zero: its days are unobserved (null), features skip them, and rows that would read them are marked
+incomplete (a lag, the seasonal anchor or the target in such a week), so they are kept out of training and
+evaluation rather than scored as zero sales; moving and same-weekday means skip unobserved days. A product
+has rows from its first sale on (its days before that, inside the data, are zeros: it did not sell).
+
+Each output row is a forecast origin and a horizon: the features are known at the end of `origin_date`
+(always a Sunday, the end of a Monday-Sunday partition week: the retraining day), and `target` is the
+sales on `forecast_date` = origin_date + `horizon` days, for horizon 1..H. One model serves every horizon
+(the horizon is a feature); features that look at the target's weekday (`seasonal_naive`, same-weekday
+means) are taken from the most recent weeks known at the origin.
 """
 
 from __future__ import annotations
@@ -13,96 +21,224 @@ from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 SALES_COLUMNS = ("produto", "categoria_valor", "quantidade", "valor_total", "data_venda")
+SUNDAY = 1  # Spark's dayofweek: the last day of a Monday-Sunday week
+KEY_COLUMNS = ("produto", "origin_date", "horizon")
 
 
 class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWritable):
-    """Daily zero-filled series per product -> lags, moving averages, trend, calendar, next-day target.
+    """Daily series per product -> one row per (product, weekly origin, horizon) with features known at the origin.
 
-    For a forecast date D (= data_venda + 1):
-      lag_k            sales on D - k (lag_1 is the last observed day, lag_7 the same weekday last week)
-      ma_n             mean daily sales over the n days before D
-      same_weekday_k   mean sales on D's weekday over the k previous weeks
-      trend            ma_7 - ma_30
-      day_of_week, month of D;  target = sales on D
+    For an origin O (a Sunday) and horizon h, the target day T = O + h, and its anchor A = T - 7*ceil(h/7)
+    (the latest day on or before O with T's weekday):
+      lag_k            sales on O - k + 1 (lag_1 is the origin day itself)
+      ma_n             mean daily sales over the n days up to O (unobserved days skipped)
+      seasonal_naive   sales on A (the same weekday in the last known week)
+      same_weekday_kw  mean sales on A, A - 7, ..., over k weeks
+      days_since_sale  days from the last sale to O (capped at the history length)
+      sale_share       share of the observed days of the longest window with a sale
+      trend            ma_short - ma_long
+      horizon, day_of_week and month of T;  target = sales on T (null when unobserved or in the future)
+      level            ma_long + 1; the model reads rel_<feature> = feature / level and learns
+                       target_relative = target / level (LevelRescaler turns its prediction back into sales)
+      complete         the lag days, the anchor and T observed (means skip unobserved days instead)
     """
 
-    lags = Param(Params._dummy(), "lags", "days before the forecast date", TypeConverters.toListInt)
+    lags = Param(Params._dummy(), "lags", "days before the forecast origin's next day", TypeConverters.toListInt)
     windows = Param(Params._dummy(), "windows", "moving-average lengths in days", TypeConverters.toListInt)
     weekdayWindows = Param(
         Params._dummy(), "weekdayWindows", "same-weekday means over k weeks", TypeConverters.toListInt
     )
+    horizon = Param(Params._dummy(), "horizon", "days forecast after each origin (H)", TypeConverters.toInt)
 
     @keyword_only
-    def __init__(self, *, lags=None, windows=None, weekdayWindows=None):
+    def __init__(self, *, lags=None, windows=None, weekdayWindows=None, horizon=None):
         super().__init__()
-        self._setDefault(lags=[1, 7, 30], windows=[7, 30], weekdayWindows=[4, 8])
+        self._setDefault(lags=[1, 7, 28], windows=[7, 28], weekdayWindows=[4, 8], horizon=7)
         self._set(**self._input_kwargs)
 
-    def feature_columns(self) -> list[str]:
+    def sales_columns(self) -> list[str]:
+        """The features measured in sales (currency): baselines and drift read them as they are."""
         return (
             [f"lag_{k}" for k in self.getOrDefault(self.lags)]
             + [f"ma_{n}" for n in self.getOrDefault(self.windows)]
+            + ["seasonal_naive"]
             + [f"same_weekday_{k}w" for k in self.getOrDefault(self.weekdayWindows)]
-            + ["trend", "day_of_week", "month"]
+            + ["trend"]
         )
 
+    def feature_columns(self) -> list[str]:
+        """The model's inputs: the sales features divided by the product's level (one model learns shapes shared
+        by products selling 1 or 1,000 a day), the level itself (as log1p), and the scale-free features."""
+        return [f"rel_{c}" for c in self.sales_columns()] + [
+            "log_level",
+            "days_since_sale",
+            "sale_share",
+            "horizon",
+            "day_of_week",
+            "month",
+        ]
+
     def history_days(self) -> int:
-        """Days of history a row needs before its forecast date."""
+        """Days of data an origin needs behind it (the origin day included) for every feature."""
         return max(
             *self.getOrDefault(self.lags),
             *self.getOrDefault(self.windows),
-            *(7 * k for k in self.getOrDefault(self.weekdayWindows)),
+            # the anchor is up to 6 days before the origin
+            *(7 * k + 6 for k in self.getOrDefault(self.weekdayWindows)),
         )
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         lags = self.getOrDefault(self.lags)
         windows = self.getOrDefault(self.windows)
         weekday_windows = self.getOrDefault(self.weekdayWindows)
-        daily = dataset.groupBy("produto", F.to_date("data_venda").alias("data_venda")).agg(
-            F.sum("valor_total").cast("double").alias("valor_total"),
-            F.max("categoria_valor").alias("categoria_valor"),
+        horizon = self.getOrDefault(self.horizon)
+        history = self.history_days()
+        daily = dataset.groupBy("produto", F.to_date("data_venda").alias("day")).agg(
+            F.sum("valor_total").cast("double").alias("sales")
         )
-        # Every product from its first sale to the last day of the data, zero where nothing was sold.
-        products = daily.groupBy("produto").agg(
-            F.min("data_venda").alias("first_day"), F.max("categoria_valor").alias("categoria_valor")
+        products = (
+            daily.groupBy("produto")
+            .agg(F.min("day").alias("first_sale"))
+            .join(dataset.groupBy("produto").agg(F.max("categoria_valor").alias("categoria_valor")), "produto")
         )
-        last_day = daily.agg(F.max("data_venda").alias("last_day"))
-        calendar = products.crossJoin(last_day).select(
-            "produto", "categoria_valor", F.explode(F.sequence("first_day", "last_day")).alias("data_venda")
+        bounds = daily.agg(F.min("day").alias("first_day"), F.max("day").alias("last_day"))
+        # A day is observed when its Monday-Sunday week holds at least one sale of any product.
+        observed_weeks = daily.select(F.date_trunc("week", "day").cast("date").alias("week")).distinct()
+        calendar = (
+            bounds.select(F.explode(F.sequence("first_day", "last_day")).alias("day"), "first_day")
+            .withColumn("week", F.date_trunc("week", "day").cast("date"))
+            .join(observed_weeks.withColumn("observed", F.lit(True)), "week", "left")
+            .select("day", "first_day", F.coalesce("observed", F.lit(False)).alias("observed"))
         )
-        series = calendar.join(daily.select("produto", "data_venda", "valor_total"), ["produto", "data_venda"], "left")
-        value = F.coalesce(F.col("valor_total"), F.lit(0.0))
-        by_day = Window.partitionBy("produto").orderBy("data_venda")
+        series = (
+            products.crossJoin(F.broadcast(calendar))
+            .join(daily, ["produto", "day"], "left")
+            .withColumn("sales", F.when(F.col("observed"), F.coalesce("sales", F.lit(0.0))))
+        )
+        by_day = Window.partitionBy("produto").orderBy("day")
 
-        def before(days: int):  # sales on forecast date - days  (the row's own day is D - 1)
-            return F.lag(value, days - 1).over(by_day)
+        def last(days: int):
+            return by_day.rowsBetween(1 - days, 0)
 
-        def mean_of(columns):
-            return sum(columns[1:], columns[0]) / F.lit(float(len(columns)))
-
-        features = [before(k).alias(f"lag_{k}") for k in lags]
-        features += [F.avg(value).over(by_day.rowsBetween(1 - n, 0)).alias(f"ma_{n}") for n in windows]
-        features += [
-            mean_of([before(7 * w) for w in range(1, k + 1)]).alias(f"same_weekday_{k}w") for k in weekday_windows
-        ]
-        rows = series.select(
+        sales = F.col("sales")
+        ma_long = F.avg(sales).over(last(max(windows)))
+        # Unobserved days are null: a lag that lands on one falls back to the long mean of observed days.
+        features = {f"lag_{k}": F.coalesce(F.lag(sales, k - 1).over(by_day), ma_long) for k in lags}
+        features |= {f"ma_{n}": F.coalesce(F.avg(sales).over(last(n)), ma_long) for n in windows}
+        features["days_since_sale"] = F.least(
+            F.datediff("day", F.max(F.when(sales > 0, F.col("day"))).over(by_day.rowsBetween(-history, 0))),
+            F.lit(history),
+        )
+        features["sale_share"] = F.avg((sales > 0).cast("double")).over(last(max(windows)))
+        # The lags must read observed days (the means skip unobserved ones): count the unobserved among them.
+        observed = F.col("observed").cast("int")
+        features["lag_gaps"] = sum((1 - F.lag(observed, k - 1, 1).over(by_day) for k in lags), F.lit(0))
+        # Same-weekday means ending on each day; an origin reads them at its horizons' anchors.
+        weekday = {0: observed, 1: F.coalesce(sales, ma_long)}
+        weekday |= {
+            k: _mean_skipping_nulls([sales, *[F.lag(sales, 7 * w).over(by_day) for w in range(1, k)]])
+            for k in weekday_windows
+        }
+        daily_rows = series.select(
             "produto",
             "categoria_valor",
-            "data_venda",
-            F.date_add("data_venda", 1).alias("forecast_date"),
-            *features,
-            F.lead(value, 1).over(by_day).alias("target"),
-            F.row_number().over(by_day).alias("_day_number"),
+            F.col("day").alias("origin_date"),
+            "first_day",
+            "first_sale",
+            *[column.alias(name) for name, column in features.items()],
+            *[column.alias(f"_weekday_{k}") for k, column in weekday.items()],
+            *[F.lead(sales, h).over(by_day).alias(f"_target_{h}") for h in range(1, horizon + 1)],
+        )
+        by_origin = Window.partitionBy("produto").orderBy("origin_date")
+        anchor_names = [
+            (0, "anchor_observed"),
+            (1, "seasonal_naive"),
+            *[(k, f"same_weekday_{k}w") for k in weekday_windows],
+        ]
+
+        def at_anchor(k: int, h: int) -> Column:
+            back = 7 * -(-h // 7) - h  # days from the origin back to the anchor of horizon h
+            column = F.col(f"_weekday_{k}")
+            return column if back == 0 else F.lag(column, back).over(by_origin)
+
+        origins = daily_rows.select(
+            "*", *[at_anchor(k, h).alias(f"_{name}_{h}") for h in range(1, horizon + 1) for k, name in anchor_names]
+        ).filter(
+            (F.dayofweek("origin_date") == SUNDAY)
+            & (F.datediff("origin_date", "first_day") >= history - 1)  # every window inside the data
+            & (F.col("origin_date") >= F.col("first_sale"))  # a product is known from its first sale on
+        )
+        per_horizon = F.array(
+            *[
+                F.struct(
+                    F.lit(h).alias("horizon"),
+                    F.col(f"_target_{h}").alias("target"),
+                    *[F.col(f"_{name}_{h}").alias(name) for _, name in anchor_names],
+                )
+                for h in range(1, horizon + 1)
+            ]
+        )
+        exploded = origins.select("*", F.explode(per_horizon).alias("_h")).select(
+            *[c for c in origins.columns if not c.startswith("_")], "_h.*"
         )
         short, long_ = min(windows), max(windows)
-        return (
-            rows.filter(F.col("_day_number") >= self.history_days())  # full history for every feature
-            .drop("_day_number")
-            .withColumn("trend", F.col(f"ma_{short}") - F.col(f"ma_{long_}"))
-            .withColumn("day_of_week", F.dayofweek("forecast_date").cast("double"))
-            .withColumn("month", F.month("forecast_date").cast("double"))
+        target_day = F.date_add("origin_date", F.col("horizon"))
+        columns = exploded.select(
+            "produto",
+            "categoria_valor",
+            "origin_date",
+            "horizon",
+            target_day.alias("forecast_date"),
+            *[F.coalesce(F.col(f"lag_{k}"), F.lit(0.0)).alias(f"lag_{k}") for k in lags],
+            *[F.coalesce(F.col(f"ma_{n}"), F.lit(0.0)).alias(f"ma_{n}") for n in windows],
+            *[F.coalesce(F.col(name), F.lit(0.0)).alias(name) for k, name in anchor_names if k],
+            F.col("days_since_sale").cast("double").alias("days_since_sale"),
+            F.coalesce(F.col("sale_share"), F.lit(0.0)).alias("sale_share"),
+            F.coalesce(F.col(f"ma_{short}") - F.col(f"ma_{long_}"), F.lit(0.0)).alias("trend"),
+            F.dayofweek(target_day).cast("double").alias("day_of_week"),
+            F.month(target_day).cast("double").alias("month"),
+            "target",
+            ((F.col("lag_gaps") == 0) & (F.col("anchor_observed") == 1) & F.col("target").isNotNull()).alias(
+                "complete"
+            ),
         )
+        # The level: the product's mean daily sales over the long window, plus one (a currency unit) so that
+        # products that have not sold lately keep a finite scale.
+        level = F.col(f"ma_{long_}") + F.lit(1.0)
+        return columns.select(
+            "*",
+            level.alias("level"),
+            F.log1p(F.col(f"ma_{long_}")).alias("log_level"),
+            *[(F.col(c) / level).alias(f"rel_{c}") for c in self.sales_columns()],
+            (F.col("target") / level).alias("target_relative"),
+        )
+
+
+def _mean_skipping_nulls(columns: list[Column]) -> Column:
+    present = sum((c.isNotNull().cast("double") for c in columns[1:]), columns[0].isNotNull().cast("double"))
+    total = sum((F.coalesce(c, F.lit(0.0)) for c in columns[1:]), F.coalesce(columns[0], F.lit(0.0)))
+    return F.when(present > 0, total / present)
+
+
+class LevelRescaler(Transformer, DefaultParamsReadable, DefaultParamsWritable):
+    """The last stage of a production model: a prediction relative to the product's level, times the level,
+    as sales (never below zero)."""
+
+    inputCol = Param(Params._dummy(), "inputCol", "prediction relative to the level", TypeConverters.toString)
+    outputCol = Param(Params._dummy(), "outputCol", "prediction in sales", TypeConverters.toString)
+    levelCol = Param(Params._dummy(), "levelCol", "the level column", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, inputCol=None, outputCol=None, levelCol=None):
+        super().__init__()
+        self._setDefault(inputCol="relative_prediction", outputCol="prediction", levelCol="level")
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        relative = F.col(self.getOrDefault(self.inputCol))
+        level = F.col(self.getOrDefault(self.levelCol))
+        return dataset.withColumn(self.getOrDefault(self.outputCol), F.greatest(relative * level, F.lit(0.0)))

@@ -48,14 +48,20 @@ class TimeSeriesCrossValidator(CrossValidator):
 
 
 class ProgressEvaluator(RegressionEvaluator):
-    """RegressionEvaluator that reports each evaluation, so tuning shows "grid point k of n"."""
+    """RegressionEvaluator that reports each evaluation, so tuning shows "grid point k of n". With `level_col`,
+    the model predicts relative to that level and is scored in sales: prediction x level (at least 0) against
+    `labelCol`, as the production model's LevelRescaler serves it."""
 
-    def __init__(self, report: Callable[[int, float], None], **kwargs):
+    def __init__(self, report: Callable[[int, float], None], level_col: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self._report = report
+        self._level = level_col
         self._count = 0
 
     def _evaluate(self, dataset: DataFrame) -> float:
+        if self._level:
+            prediction = self.getPredictionCol()
+            dataset = dataset.withColumn(prediction, F.greatest(F.col(prediction) * F.col(self._level), F.lit(0.0)))
         metric = super()._evaluate(dataset)
         self._count += 1
         self._report(self._count, metric)
@@ -63,7 +69,7 @@ class ProgressEvaluator(RegressionEvaluator):
 
     def copy(self, extra=None):
         that = super().copy(extra)
-        that._report, that._count = self._report, 0
+        that._report, that._level, that._count = self._report, self._level, 0
         return that
 
 
