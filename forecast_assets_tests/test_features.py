@@ -1,22 +1,29 @@
-"""The window features equal hand-computed values, in days (not rows), with missing days as zero."""
+"""The window features equal hand-computed values: in days (not rows), from weekly origins to each of the next
+H days, with days without a sale as zero and a week without any sale as unobserved (never zero)."""
 
+import math
 from datetime import date, timedelta
 
 import pytest
 from pyspark.ml import PipelineModel
 
-from forecast_assets.ml.features import SalesWindowFeatures
+from forecast_assets.ml.features import LevelRescaler, SalesWindowFeatures
 
-START = date(2025, 1, 1)
-DAYS = 70
+START = date(2025, 1, 6)  # a Monday
+DAYS = 140  # 20 weeks
+GAP = range(84, 91)  # the 13th week: no product sold anything (a feed outage)
+NEW_FIRST_SALE = 110  # a product launched late (a Saturday)
+SCHEMA = "produto string, categoria_valor string, quantidade long, valor_total double, data_venda date"
 
 
-def daily_values() -> dict[str, list[float]]:
-    """The true daily sales per product; P_GAPS has no sale on every 5th day and two rows on every 3rd."""
-    return {
+def daily_values() -> dict[str, list[float | None]]:
+    """The true daily sales per product (None: unobserved). P_GAPS has no sale on every 5th day."""
+    values = {
         "P_FULL": [float(n + 1) for n in range(DAYS)],
         "P_GAPS": [0.0 if n % 5 == 4 else 10.0 + (n % 7) for n in range(DAYS)],
+        "NEW": [0.0 if n < NEW_FIRST_SALE else 3.0 + n % 2 for n in range(DAYS)],
     }
+    return {p: [None if n in GAP else v for n, v in enumerate(series)] for p, series in values.items()}
 
 
 def sales_rows() -> list[tuple]:
@@ -24,8 +31,8 @@ def sales_rows() -> list[tuple]:
     for product, values in daily_values().items():
         for n, value in enumerate(values):
             day = START + timedelta(days=n)
-            if value == 0:
-                continue  # a day without sales has no row at all
+            if not value:
+                continue  # a day without sales (or unobserved) has no row at all
             if n % 3 == 0:  # two sales on the same day: the daily total is their sum
                 rows += [(product, "casa", 1, value / 4, day), (product, "casa", 2, value * 3 / 4, day)]
             else:
@@ -33,63 +40,132 @@ def sales_rows() -> list[tuple]:
     return rows
 
 
-def expected_row(values: list[float], t: int) -> dict:
-    """Features for forecast date D = day t + 1, by hand: before(k) is the sales on D - k."""
+def _mean(values: list[float | None]) -> float | None:
+    seen = [v for v in values if v is not None]
+    return sum(seen) / len(seen) if seen else None
 
-    def before(k: int) -> float:
-        return values[t + 1 - k]
 
-    return {
-        "lag_1": before(1),
-        "lag_7": before(7),
-        "lag_30": before(30),
-        "ma_7": sum(before(k) for k in range(1, 8)) / 7,
-        "ma_30": sum(before(k) for k in range(1, 31)) / 30,
-        "same_weekday_4w": sum(before(7 * w) for w in range(1, 5)) / 4,
-        "same_weekday_8w": sum(before(7 * w) for w in range(1, 9)) / 8,
-        "trend": sum(before(k) for k in range(1, 8)) / 7 - sum(before(k) for k in range(1, 31)) / 30,
-        "target": values[t + 1] if t + 1 < len(values) else None,
-        "day_of_week": float((START + timedelta(days=t + 1)).isoweekday() % 7 + 1),  # Spark: Sunday = 1
-        "month": float((START + timedelta(days=t + 1)).month),
+def expected_row(values: list[float | None], t: int, h: int) -> dict:
+    """By hand, for the origin day t and horizon h."""
+    anchor = t + h - 7 * math.ceil(h / 7)
+    ma_28 = _mean(values[t - 27 : t + 1])
+    lag = {k: values[t - k + 1] for k in (1, 7, 28)}
+    target = values[t + h] if t + h < len(values) else None
+    target_day = START + timedelta(days=t + h)
+    row = {
+        **{f"lag_{k}": ma_28 if v is None else v for k, v in lag.items()},
+        "ma_7": _mean(values[t - 6 : t + 1]) if _mean(values[t - 6 : t + 1]) is not None else ma_28,
+        "ma_28": ma_28,
+        "seasonal_naive": ma_28 if values[anchor] is None else values[anchor],
+        "same_weekday_4w": _mean([values[anchor - 7 * w] for w in range(4)]),
+        "same_weekday_8w": _mean([values[anchor - 7 * w] for w in range(8)]),
+        "horizon": h,
+        "forecast_date": target_day,
+        "target": target,
+        "day_of_week": float(target_day.isoweekday() % 7 + 1),  # Spark: Sunday = 1
+        "month": float(target_day.month),
+        "year_sin": math.sin(target_day.timetuple().tm_yday * 2 * math.pi / 365.25),
+        "complete": all(v is not None for v in lag.values()) and values[anchor] is not None and target is not None,
+        "level": ma_28 + 1.0,
     }
+    row["trend"] = row["ma_7"] - row["ma_28"]
+    row["rel_lag_1"] = row["lag_1"] / row["level"]
+    if target is not None:
+        row["target_relative"] = target / row["level"]
+    return row
 
 
 @pytest.fixture(scope="module")
 def features(spark):
-    sales = spark.createDataFrame(
-        sales_rows(), "produto string, categoria_valor string, quantidade long, valor_total double, data_venda date"
-    )
-    return {(r["produto"], r["data_venda"]): r.asDict() for r in SalesWindowFeatures().transform(sales).collect()}
+    sales = spark.createDataFrame(sales_rows(), SCHEMA)
+    rows = SalesWindowFeatures().transform(sales).collect()
+    return {(r["produto"], r["origin_date"], r["horizon"]): r.asDict() for r in rows}
 
 
-def test_one_row_per_product_per_day_from_full_history(features):
+def origins_of(features, product: str) -> list[date]:
+    return sorted({o for p, o, _ in features if p == product})
+
+
+def test_rows_per_weekly_origin_and_horizon_from_full_history(features):
     transformer = SalesWindowFeatures()
-    assert transformer.history_days() == 56
-    per_product = DAYS - transformer.history_days() + 1  # the first row with 56 days of history, to the last day
-    assert len(features) == 2 * per_product
-    days = sorted(d for p, d in features if p == "P_GAPS")
-    assert days[0] == START + timedelta(days=55) and days[-1] == START + timedelta(days=DAYS - 1)
-    assert all(b - a == timedelta(days=1) for a, b in zip(days, days[1:], strict=False))  # missing days filled
+    assert transformer.history_days() == 62  # the 8-week same-weekday mean, seen from an anchor 6 days back
+    origins = origins_of(features, "P_FULL")
+    assert all(o.isoweekday() == 7 for o in origins)  # Sundays: the end of each partition week
+    assert origins[0] == START + timedelta(days=62)  # the first Sunday with 62 days of data behind it
+    assert origins[-1] == START + timedelta(days=DAYS - 1)  # the last day: its targets are still to come
+    assert all(b - a == timedelta(days=7) for a, b in zip(origins, origins[1:], strict=False))
+    assert {h for p, o, h in features if p == "P_FULL" and o == origins[0]} == set(range(1, 8))
 
 
-@pytest.mark.parametrize("product", ["P_FULL", "P_GAPS"])
+@pytest.mark.parametrize("product", ["P_FULL", "P_GAPS", "NEW"])
 def test_values_equal_hand_computed(features, product):
     values = daily_values()[product]
-    for t in range(55, DAYS):
-        row = features[(product, START + timedelta(days=t))]
-        assert row["forecast_date"] == START + timedelta(days=t + 1)
-        for name, value in expected_row(values, t).items():
-            assert row[name] == pytest.approx(value), (product, t, name)
+    for origin in origins_of(features, product):
+        t = (origin - START).days
+        for h in range(1, 8):
+            row = features[(product, origin, h)]
+            for name, value in expected_row(values, t, h).items():
+                assert row[name] == pytest.approx(value), (product, origin, h, name)
 
 
-def test_last_day_has_no_target_yet(features):
+def test_an_unobserved_week_is_never_zero_and_keeps_rows_out(features):
+    gap_start = START + timedelta(days=GAP[0])
+    before = START + timedelta(days=GAP[0] - 1)  # the Sunday before the outage
+    # Its targets fall in the outage: unknown, not zero, and the rows are incomplete.
+    assert all(features[("P_FULL", before, h)]["target"] is None for h in range(1, 8))
+    assert not any(features[("P_FULL", before, h)]["complete"] for h in range(1, 8))
+    # A week later the origin itself is unobserved: its lag_1 falls back to the mean of observed days.
+    during = gap_start + timedelta(days=6)
+    row = features[("P_FULL", during, 1)]
+    assert not row["complete"] and row["lag_1"] == pytest.approx(_mean(daily_values()["P_FULL"][GAP[-1] - 27 : 91]))
+    # Four weeks later lag_28 has left the outage, but the 8-week same-weekday mean skips it, never zero.
+    later = during + timedelta(days=28)
+    row = features[("P_FULL", later, 1)]
+    assert row["complete"]
+    observed_anchors = [113, 106, 99, 92, 78, 71, 64]  # P_FULL sells n + 1 on day n; day 85 is in the outage
+    assert row["same_weekday_8w"] == pytest.approx(sum(observed_anchors) / 7)  # a zero would make it / 8
+    complete = sum(r["complete"] for r in features.values())
+    assert 0 < complete < len(features)
+
+
+def test_a_new_product_has_rows_from_its_first_sale_with_zeros_before(features):
+    origins = origins_of(features, "NEW")
+    first_sale = START + timedelta(days=NEW_FIRST_SALE)
+    assert origins[0] == first_sale + timedelta(days=1)  # the Sunday after its first sale (a Saturday)
+    row = features[("NEW", origins[0], 1)]
+    assert row["lag_7"] == 0.0 and row["lag_1"] == 4.0 and row["days_since_sale"] == 0.0  # zeros before launch
+
+
+def test_last_origin_has_no_target_yet(features):
     last = START + timedelta(days=DAYS - 1)
-    assert features[("P_FULL", last)]["target"] is None
+    assert all(features[("P_FULL", last, h)]["target"] is None for h in range(1, 8))
 
 
-def test_transformer_persists_inside_a_pipeline_model(spark, tmp_path):
-    model = PipelineModel(stages=[SalesWindowFeatures(lags=[1, 2], windows=[3], weekdayWindows=[1])])
+def test_horizon_is_a_parameter(spark):
+    sales = spark.createDataFrame(sales_rows(), SCHEMA)
+    rows = SalesWindowFeatures(horizon=10).transform(sales).filter("produto = 'P_FULL'").collect()
+    assert {r["horizon"] for r in rows} == set(range(1, 11))
+    values = daily_values()["P_FULL"]
+    row = next(r for r in rows if r["horizon"] == 9 and r["target"] is not None and r["complete"])
+    t = (row["origin_date"] - START).days
+    assert row["seasonal_naive"] == values[t + 9 - 14]  # two weeks back: the last known same weekday
+
+
+def test_transformer_and_rescaler_persist_inside_a_pipeline_model(spark, tmp_path):
+    model = PipelineModel(
+        stages=[SalesWindowFeatures(lags=[1, 2], windows=[3], weekdayWindows=[1], horizon=3), LevelRescaler()]
+    )
     model.write().save(str(tmp_path / "pipeline"))
-    stage = PipelineModel.load(str(tmp_path / "pipeline")).stages[0]
-    assert isinstance(stage, SalesWindowFeatures)
-    assert stage.feature_columns() == ["lag_1", "lag_2", "ma_3", "same_weekday_1w", "trend", "day_of_week", "month"]
+    stages = PipelineModel.load(str(tmp_path / "pipeline")).stages
+    assert isinstance(stages[0], SalesWindowFeatures) and isinstance(stages[1], LevelRescaler)
+    assert stages[0].getOrDefault(stages[0].horizon) == 3
+    assert stages[0].feature_columns()[:6] == [
+        "rel_lag_1",
+        "rel_lag_2",
+        "rel_ma_3",
+        "rel_seasonal_naive",
+        "rel_same_weekday_1w",
+        "rel_trend",
+    ]
+    frame = spark.createDataFrame([(0.5, 10.0), (-2.0, 10.0)], "relative_prediction double, level double")
+    assert [r["prediction"] for r in stages[1].transform(frame).collect()] == [5.0, 0.0]

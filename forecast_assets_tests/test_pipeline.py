@@ -69,58 +69,83 @@ def test_time_ordered_holdout_and_scaler_fitted_on_training_rows_only(graph, spa
     defs, _ = graph
     dataset = load_current(defs, "ml_data_io", "feature_dataset")
     bounds = {
-        r["split"]: (r["first"], r["last"])
+        r["split"]: r
         for r in dataset.groupBy("split")
-        .agg(F.min("forecast_date").alias("first"), F.max("forecast_date").alias("last"))
+        .agg(
+            F.min("origin_date").alias("first_origin"),
+            F.max("forecast_date").alias("last_target"),
+            F.countDistinct("origin_date").alias("origins"),
+            F.countDistinct("horizon").alias("horizons"),
+        )
         .collect()
     }
-    assert bounds[TRAIN][1] < bounds["holdout"][0]  # no holdout date in training
-    assert bounds["holdout"][1] - bounds["holdout"][0] == timedelta(days=13)  # the last 2 weeks
+    holdout_start = bounds["holdout"]["first_origin"]
+    assert bounds[TRAIN]["last_target"] <= holdout_start  # no training target after the first holdout origin
+    assert bounds["holdout"]["origins"] == 2 and bounds["holdout"]["horizons"] == 7  # the last 2 weeks, 7 days each
+    assert holdout_start.isoweekday() == 7
 
     pipeline: PipelineModel = load_current(defs, "ml_models_io", "feature_pipeline")
     scaler = pipeline.stages[-1]
     raw = load_current(defs, "processed_data_io", "raw_sales")
-    assembled = PipelineModel(stages=pipeline.stages[:-1]).transform(raw).filter(F.col("features_raw").isNotNull())
-    holdout_start = bounds["holdout"][0]
+    assembled = PipelineModel(stages=pipeline.stages[:-1]).transform(raw)
 
     def mean_of(frame) -> np.ndarray:
         vectors = np.array([r["features_raw"].toArray() for r in frame.select("features_raw").collect()])
         return vectors.mean(axis=0)
 
-    # The scaler saw the feature rows computable from sales before the holdout: forecast dates up to its first day.
+    # The scaler saw the rows computable from sales up to the first holdout origin: origins up to that day.
     np.testing.assert_allclose(
-        scaler.mean.toArray(), mean_of(assembled.filter(F.col("forecast_date") <= holdout_start)), rtol=1e-9
+        scaler.mean.toArray(), mean_of(assembled.filter(F.col("origin_date") <= holdout_start)), rtol=1e-9
     )
     assert not np.allclose(scaler.mean.toArray(), mean_of(assembled))
 
 
-def test_comparison_report_has_models_baselines_and_lineage(graph):
+def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
+    from forecast_assets.assets.evaluation import BASELINES
+
     defs, result = graph
     report = load_current(defs, "ml_experiments_io", "model_comparison")
     assert set(report["models"]) == {"random_forest", "linear_regression", "gradient_boosting"}
-    assert set(report["baselines"]) == {"naive", "seasonal_naive"}
+    assert set(report["baselines"]) == set(BASELINES) >= {"naive", "seasonal_naive", "moving_average_28d", "zero"}
+    origins = report["holdout"]["origins"]
+    assert len(origins) == 2 and report["holdout"]["horizon_days"] == 7
     for entry in [*report["models"].values(), *report["baselines"].values()]:
-        assert set(entry["metrics"]) == {"rmse", "mae", "r2", "wape", "mase"}
-        assert all(np.isfinite(v) for v in entry["metrics"].values())
+        assert {"rmse", "mae", "wape", "weekly_wape", "mase", "bias"} <= set(entry["metrics"])
+        assert set(entry["by_origin"]) == set(origins)
+        assert set(entry["by_horizon"]) == {str(h) for h in range(1, 8)}
+        assert np.isfinite(entry["origin_mean"]["rmse"]) and entry["origin_std"]["rmse"] >= 0
+        # the mean over origins is the mean of the per-origin figures
+        per_origin = [entry["by_origin"][o]["rmse"] for o in origins]
+        assert entry["origin_mean"]["rmse"] == pytest.approx(np.mean(per_origin))
+    zero = report["baselines"]["zero"]["origin_mean"]
+    assert zero["wape"] == pytest.approx(1.0) and zero["bias"] < 0
+    gate = report["gate"]
+    baseline_values = {name: e["origin_mean"][gate["metric"]] for name, e in report["baselines"].items()}
+    assert gate["best_baseline"] == min(baseline_values, key=baseline_values.get)  # the best, not seasonal naive
+    best = report["best_model"]
+    assert report["models"][best]["ratio_to_best_baseline"] == pytest.approx(
+        report["models"][best]["origin_mean"][gate["metric"]] / baseline_values[gate["best_baseline"]]
+    )
     assert report["models"]["random_forest"]["feature_importances"]
     assert report["models"]["gradient_boosting"]["training_seconds"] > 0
     assert report["run_id"] == result.run_id
-    assert report["feature_dataset"]["holdout_start"] == report["holdout"]["first_date"]
-    # The demo data has weekly seasonality and noise: a tuned model beats seasonal naive there.
-    best = report["best_model"]
-    assert report["models"][best]["metrics"]["rmse"] < report["baselines"]["seasonal_naive"]["metrics"]["rmse"]
-    markdown = result.asset_materializations_for_node("model_comparison")[0].metadata["report"].value
-    assert markdown.count("data:image/png;base64,") >= 4
+    assert report["feature_dataset"]["holdout_start"] == origins[0]
+    metadata = result.asset_materializations_for_node("model_comparison")[0].metadata
+    assert metadata["report"].value.count("data:image/png;base64,") >= 4
+    assert {r.data["name"] for r in metadata["metrics"].value.records} == set(report["models"]) | set(BASELINES)
 
 
-def test_production_model_forecasts_every_product(graph):
+def test_production_model_forecasts_the_next_week_for_every_active_product(graph):
     defs, result = graph
     forecast = load_current(defs, "ml_data_io", "sales_forecast").toPandas()
     raw = load_current(defs, "processed_data_io", "raw_sales")
-    products = {r[0] for r in raw.select("produto").distinct().collect()}
     last_day = raw.agg(F.max("data_venda")).first()[0]
-    assert set(forecast["produto"]) == products
-    assert (forecast["forecast_date"] == last_day + timedelta(days=1)).all()
+    active = {r[0] for r in raw.filter(F.col("data_venda") > last_day - timedelta(days=56)).select("produto").collect()}
+    assert set(forecast["produto"]) == active
+    assert all(sorted(h) == list(range(1, 8)) for h in forecast.groupby("produto")["horizon"].apply(list))
+    assert (forecast["origin_date"] == last_day).all() and last_day.isoweekday() == 7  # the last complete week
+    assert (forecast["forecast_date"] == forecast["origin_date"] + pd.to_timedelta(forecast["horizon"], "D")).all()
+    assert (forecast["method"] == "model").all()
     assert (forecast["forecast_valor_total"] >= 0).all() and forecast["forecast_valor_total"].sum() > 0
     production = result.asset_materializations_for_node("production_model")[0].metadata
     assert production["version"].value == 1
@@ -130,7 +155,7 @@ def test_production_model_forecasts_every_product(graph):
 def test_drift_score_is_stored_with_a_table_per_column(graph):
     defs, _ = graph
     drift = load_current(defs, "ml_experiments_io", "drift_score")
-    assert {c["column"] for c in drift["columns"]} >= {"lag_1", "lag_7", "ma_30", "prediction"}
+    assert {c["column"] for c in drift["columns"]} >= {"rel_lag_1", "rel_same_weekday_4w", "sale_share", "prediction"}
     assert 0.0 <= drift["score"] <= 1.0 and isinstance(drift["drifted"], bool)
 
 
@@ -215,7 +240,7 @@ def test_dagster_job_execute_from_the_command_line(spark, tmp_path):
     assert manifest["last_version"] == 1
 
 
-def test_feature_dataset_check_catches_gaps_nulls_and_targets_that_do_not_add_up(graph, spark):
+def test_feature_dataset_check_catches_repeats_nulls_and_targets_that_are_not_the_sales(graph, spark):
     from forecast_assets.assets.checks import feature_dataset_consistent
 
     defs, _ = graph
@@ -223,18 +248,15 @@ def test_feature_dataset_check_catches_gaps_nulls_and_targets_that_do_not_add_up
     raw = load_current(defs, "processed_data_io", "raw_sales")
     assert feature_dataset_consistent(feature_dataset=dataset, raw_sales=raw).passed
 
-    first = dataset.agg(F.min("forecast_date")).first()[0]
     product = dataset.select("produto").first()[0]
-    gap = dataset.filter(~((F.col("produto") == product) & (F.col("forecast_date") == first + timedelta(days=3))))
-    result = feature_dataset_consistent(feature_dataset=gap, raw_sales=raw)
-    assert not result.passed and "1 product(s) with missing or repeated days" in result.description
+    repeated = dataset.unionByName(dataset.filter(F.col("produto") == product).limit(1))
+    result = feature_dataset_consistent(feature_dataset=repeated, raw_sales=raw)
+    assert not result.passed and "1 repeated (product, origin, horizon) row(s)" in result.description
 
-    nulls = dataset.withColumn("lag_7", F.when(F.col("produto") == product, None).otherwise(F.col("lag_7")))
+    nulls = dataset.withColumn("rel_lag_7", F.when(F.col("produto") == product, None).otherwise(F.col("rel_lag_7")))
     result = feature_dataset_consistent(feature_dataset=nulls, raw_sales=raw)
-    assert not result.passed and "null or NaN values: {'lag_7':" in result.description
+    assert not result.passed and "null or NaN values: {'rel_lag_7':" in result.description
 
     inflated = dataset.withColumn("target", F.col("target") + F.when(F.col("produto") == product, 1.0).otherwise(0.0))
     result = feature_dataset_consistent(feature_dataset=inflated, raw_sales=raw)
-    assert (
-        not result.passed and f"1 product(s) whose targets do not add up to raw_sales: {product}" in result.description
-    )
+    assert not result.passed and f"targets that are not the raw sales of their day: {product} on" in result.description

@@ -13,7 +13,8 @@ from forecast_assets.assets.features import KEY_COLUMNS, TRAIN, WINDOW_FEATURES
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 
 MAX_DRIFT_SAMPLE = 100_000  # rows per window handed to scipy
-DRIFT_COLUMNS = [c for c in WINDOW_FEATURES.feature_columns() if c not in ("day_of_week", "month", "horizon")]
+CALENDAR = ("day_of_week", "year_sin", "year_cos", "horizon")  # known in advance: not drift
+DRIFT_COLUMNS = [c for c in WINDOW_FEATURES.feature_columns() if c not in CALENDAR]
 FORECAST_COVERS_ACTIVE = "forecast_covers_active_products"
 MODEL, NEW_PRODUCT = "model", "new_product_mean"
 

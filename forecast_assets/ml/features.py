@@ -17,6 +17,8 @@ means) are taken from the most recent weeks known at the origin.
 
 from __future__ import annotations
 
+import math
+
 from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -41,7 +43,8 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
       days_since_sale  days from the last sale to O (capped at the history length)
       sale_share       share of the observed days of the longest window with a sale
       trend            ma_short - ma_long
-      horizon, day_of_week and month of T;  target = sales on T (null when unobserved or in the future)
+      horizon, day_of_week, month and year_sin/year_cos (day of the year on a circle) of T
+      target           sales on T (null when unobserved or in the future)
       level            ma_long + 1; the model reads rel_<feature> = feature / level and learns
                        target_relative = target / level (LevelRescaler turns its prediction back into sales)
       complete         the lag days, the anchor and T observed (means skip unobserved days instead)
@@ -79,7 +82,8 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             "sale_share",
             "horizon",
             "day_of_week",
-            "month",
+            "year_sin",
+            "year_cos",
         ]
 
     def history_days(self) -> int:
@@ -138,7 +142,7 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         observed = F.col("observed").cast("int")
         features["lag_gaps"] = sum((1 - F.lag(observed, k - 1, 1).over(by_day) for k in lags), F.lit(0))
         # Same-weekday means ending on each day; an origin reads them at its horizons' anchors.
-        weekday = {0: observed, 1: F.coalesce(sales, ma_long)}
+        weekday = {0: observed, 1: sales}  # unknown at the anchor: the long mean at the origin (below)
         weekday |= {
             k: _mean_skipping_nulls([sales, *[F.lag(sales, 7 * w).over(by_day) for w in range(1, k)]])
             for k in weekday_windows
@@ -195,12 +199,18 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             target_day.alias("forecast_date"),
             *[F.coalesce(F.col(f"lag_{k}"), F.lit(0.0)).alias(f"lag_{k}") for k in lags],
             *[F.coalesce(F.col(f"ma_{n}"), F.lit(0.0)).alias(f"ma_{n}") for n in windows],
-            *[F.coalesce(F.col(name), F.lit(0.0)).alias(name) for k, name in anchor_names if k],
+            *[F.coalesce(F.col(name), F.col(f"ma_{long_}"), F.lit(0.0)).alias(name) for k, name in anchor_names if k],
             F.col("days_since_sale").cast("double").alias("days_since_sale"),
             F.coalesce(F.col("sale_share"), F.lit(0.0)).alias("sale_share"),
             F.coalesce(F.col(f"ma_{short}") - F.col(f"ma_{long_}"), F.lit(0.0)).alias("trend"),
             F.dayofweek(target_day).cast("double").alias("day_of_week"),
             F.month(target_day).cast("double").alias("month"),
+            # The time of year as a point on a circle: December and January are neighbours (a linear model
+            # reading month 12 -> 1 would drop every forecast that crosses New Year).
+            *[
+                fn(F.dayofyear(target_day) * (2 * math.pi / 365.25)).alias(name)
+                for name, fn in (("year_sin", F.sin), ("year_cos", F.cos))
+            ],
             "target",
             ((F.col("lag_gaps") == 0) & (F.col("anchor_observed") == 1) & F.col("target").isNotNull()).alias(
                 "complete"
