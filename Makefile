@@ -23,7 +23,7 @@ help:
 	@echo "make smoke  docker-compose.yml's topology natively: Postgres, MinIO, Spark standalone, Dagster"
 	@echo "make minio  a local MinIO server for trying the MinIO storage by hand"
 	@echo "make lint   ruff"
-	@echo "make bench  benchmarks that print figures (S, M, L); make bench-peer: against the original code"
+	@echo "make bench  benchmarks that print figures (retail and marketplace M); make bench-peer: against the original code"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -74,7 +74,7 @@ clean:
 	rm -rf warehouse $(DAGSTER_HOME)
 
 bench: setup
-	$(PY) bench/run_bench.py --sizes S M L
+	$(PY) bench/run_bench.py --sizes M --profiles retail marketplace
 
 bench-peer: setup
 	$(PY) bench/run_bench.py --peer

@@ -354,6 +354,9 @@ def main() -> int:
                 "FORECAST_PROFILE": "small",
                 "FORECAST_CV_FOLDS": "2",
                 "FORECAST_HOLDOUT_WEEKS": "2",
+                # 20 demo weeks and the small grids: any improvement on the best baseline promotes (the
+                # smoke checks the topology, not the models; the sensor's run must promote version 2).
+                "FORECAST_MIN_IMPROVEMENT": "0",
                 "FORECAST_RETRY_DELAY_SECONDS": "2",
                 "DAGSTER_WEBSERVER_URL": f"http://127.0.0.1:{web}",
             }
@@ -404,6 +407,7 @@ def main() -> int:
             run_config = {
                 "ops": {
                     "features": {"config": {"holdout_weeks": 2}},
+                    "model_comparison": {"config": {"min_improvement": 0.0}},
                     **{
                         name: training
                         for name in ("random_forest_model", "linear_regression_model", "gradient_boosting_model")

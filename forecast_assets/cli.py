@@ -168,7 +168,9 @@ def run_data(paths: list[str]) -> int:
         print(f"note: {note}")
     first, last = plan.partition_keys
     print(f"running ml_pipeline over the weeks {first} .. {last}")
-    config = {"ops": {"raw_sales": {"config": {"landing_prefix": plan.prefix, "demo_when_empty": False}}}}
+    # The same run config as the schedule's (FORECAST_PROFILE, ...), reading only the landed files.
+    config = settings.automated_run_config()
+    config["ops"]["raw_sales"] = {"config": {"landing_prefix": plan.prefix, "demo_when_empty": False}}
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         json.dump(config, handle)  # JSON is YAML
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}

@@ -198,6 +198,8 @@ def automated_run_config() -> dict:
     }
     if os.environ.get("FORECAST_HOLDOUT_WEEKS"):
         ops["features"] = {"config": {"holdout_weeks": int(os.environ["FORECAST_HOLDOUT_WEEKS"])}}
+    if os.environ.get("FORECAST_MIN_IMPROVEMENT"):
+        ops["model_comparison"] = {"config": {"min_improvement": float(os.environ["FORECAST_MIN_IMPROVEMENT"])}}
     return {"ops": ops}
 
 

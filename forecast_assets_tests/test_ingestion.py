@@ -390,19 +390,35 @@ def test_too_many_bad_rows_fail_the_check_and_keep_the_stored_week(local_defs):
     assert third.success and len(stored_week(local_defs)) == 20
 
 
-def test_an_empty_week_blocks_downstream(local_defs):
+def run_two_weeks(local_defs, **config):
     warehouse = resolved(local_defs, "warehouse")
     warehouse.write_bytes("raw-data", "exports/one_week.csv", csv_file(rows(7)))
-    result = dg.materialize(
+    return dg.materialize(
         [local_defs.get_assets_def("raw_sales")],
         resources=local_defs.resources,
         tags={"dagster/asset_partition_range_start": WEEK, "dagster/asset_partition_range_end": "2025-03-10"},
-        run_config={"ops": {"raw_sales": {"config": {"landing_prefix": "exports/"}}}},
+        run_config={"ops": {"raw_sales": {"config": {"landing_prefix": "exports/", **config}}}},
         raise_on_error=False,
     )
+
+
+def test_an_empty_week_is_named_and_warns_by_default(local_defs):
+    result = run_two_weeks(local_defs)
+    assert result.success  # the week with sales is stored; training may go on with the other unobserved
+    check = checks_of(result)["partitions_not_empty"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["empty_weeks"].value == "2025-03-10"
+    assert "1 week(s) without a good sales row: 2025-03-10" in check.description
+    assert "land their files in raw-data and rerun those partitions" in check.description
+    assert "never taken as zero sales" in check.description and "empty_weeks: fail" in check.description
+
+
+def test_an_empty_week_blocks_downstream_when_configured_to_fail(local_defs):
+    result = run_two_weeks(local_defs, empty_weeks="fail")
     assert not result.success
     check = checks_of(result)["partitions_not_empty"]
-    assert not check.passed and check.metadata["empty_weeks"].value == "2025-03-10"
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "2025-03-10" in check.description and "Nothing downstream ran" in check.description
 
 
 @pytest.mark.parametrize("prefix", ["../etc/", "/abs/", "a/../../b"])

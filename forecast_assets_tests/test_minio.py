@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from forecast_assets import settings
 from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.assets.monitoring import ForecastConfig, history_since
 from forecast_assets.definitions import build_defs
 from forecast_assets.resources.storage import StorageError, Warehouse
 from forecast_assets_tests.conftest import load_current, materialize_graph, range_tags, resolved
@@ -112,15 +113,17 @@ def test_every_asset_loads_back_equal(minio_graph, spark):
 
     # Models: a reloaded model predicts exactly as the one the run used (the production pipeline end to end).
     production = load_current(defs, "ml_models_io", "production_model")
-    forecast = load_current(defs, "ml_data_io", "sales_forecast").toPandas().sort_values("produto")
+    forecast = load_current(defs, "ml_data_io", "sales_forecast").toPandas().sort_values(["produto", "horizon"])
     last_day = raw.agg(F.max("data_venda")).first()[0]
+    since = history_since(production.stages[0], last_day, ForecastConfig().active_weeks)
     again = (
-        production.transform(raw.filter(F.col("data_venda") > F.date_sub(F.lit(last_day), 70)))
-        .filter(F.col("data_venda") == F.lit(last_day))
-        .select("produto", F.greatest("prediction", F.lit(0.0)).alias("p"))
+        production.transform(raw.filter(F.col("data_venda") >= F.lit(since)))
+        .filter(F.col("origin_date") == F.lit(last_day))
+        .select("produto", "horizon", F.greatest("prediction", F.lit(0.0)).alias("p"))
         .toPandas()
-        .sort_values("produto")
+        .sort_values(["produto", "horizon"])
     )
+    assert len(again) == len(forecast) > 0
     np.testing.assert_allclose(forecast["forecast_valor_total"].to_numpy(), again["p"].to_numpy(), rtol=1e-12)
     dataset = load_current(defs, "ml_data_io", "feature_dataset")
     for asset in ("random_forest_model", "linear_regression_model", "gradient_boosting_model"):

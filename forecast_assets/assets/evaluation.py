@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from forecast_assets.assets import plots
 from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, TRAIN
 from forecast_assets.assets.training import CANDIDATES, best_params
-from forecast_assets.ml.features import LevelRescaler
+from forecast_assets.ml.features import BaselineForecaster, LevelRescaler
 from forecast_assets.ml.metrics import evaluate_forecasts
 
 # Baselines, scored on the same holdout rows: each is a feature column known at the origin (see
@@ -232,15 +232,24 @@ def _json_float(value: float) -> float | None:
 
 
 @dg.asset_check(asset=model_comparison, name=GATE_CHECK, blocking=True)
-def best_model_beats_baselines(model_comparison: dict) -> dg.AssetCheckResult:
+def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_comparison: dict) -> dg.AssetCheckResult:
     """Promotion gate: the best candidate must beat the best of the baselines on the gate metric (mean over
     the holdout origins) by at least the configured minimum improvement. When it fails, `production_model`
-    is not updated and the previous production model keeps serving."""
+    is not updated and the previous production model keeps serving; when there is no production model yet,
+    the best baseline is promoted instead (a warning), so that a first run still forecasts."""
     gate = model_comparison["gate"]
+    first = context.instance.get_latest_materialization_event(dg.AssetKey("production_model")) is None
+    description = gate["description"]
+    if not gate["passed"] and first:
+        description = description.replace(
+            "the previous production model stays",
+            f"there is no production model yet, so the best baseline, {gate['best_baseline']}, is promoted until a "
+            "candidate beats it",
+        )
     return dg.AssetCheckResult(
         passed=bool(gate["passed"]),
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=gate["description"],
+        severity=dg.AssetCheckSeverity.WARN if first else dg.AssetCheckSeverity.ERROR,
+        description=description,
         metadata={
             "best_model": gate["best_model"],
             "best_baseline": gate["best_baseline"] or "none",
@@ -249,6 +258,7 @@ def best_model_beats_baselines(model_comparison: dict) -> dg.AssetCheckResult:
             "best_baseline_value": gate["best_baseline_value"],
             "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
             "min_improvement": gate["min_improvement"],
+            "promotes": gate["best_model"] if gate["passed"] else (gate["best_baseline"] if first else "nothing"),
         },
     )
 
@@ -264,22 +274,25 @@ def production_model(
 ) -> dg.Output[PipelineModel]:
     """The model in production: the fitted feature pipeline followed by the candidate with the best gate
     metric over the holdout origins, as one PipelineModel from raw sales rows to H-day forecasts. Promoted only
-    when the blocking check `best_model_beats_baselines` passes; every promotion is a new version."""
-    best = model_comparison["best_model"]
-    regressor = candidates[f"{best}_model"]
-    entry = model_comparison["models"][best]
+    when the blocking check `best_model_beats_baselines` passes; on a first run whose candidates lose, the
+    best baseline (as a BaselineForecaster stage) is promoted instead. Every promotion is a new version."""
     gate = model_comparison["gate"]
+    if gate["passed"]:
+        served, entry = gate["best_model"], model_comparison["models"][gate["best_model"]]
+        last_stages = [
+            candidates[f"{served}_model"].copy().setPredictionCol("relative_prediction"),
+            LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
+        ]
+    else:
+        served, entry = gate["best_baseline"], model_comparison["baselines"][gate["best_baseline"]]
+        last_stages = [BaselineForecaster(column=entry["column"] or "")]
+        context.log.warning(f"no candidate beats the baselines: serving the best baseline, {served}")
     return dg.Output(
-        PipelineModel(
-            stages=[
-                *feature_pipeline.stages,
-                regressor.copy().setPredictionCol("relative_prediction"),
-                LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
-            ]
-        ),
+        PipelineModel(stages=[*feature_pipeline.stages, *last_stages]),
         metadata={
-            "model": best,
-            "params": entry["best_params"],
+            "model": served,
+            "kind": "model" if gate["passed"] else "baseline",
+            "params": entry.get("best_params", {"column": entry.get("column")}),
             "holdout_rmse": entry["metrics"]["rmse"],
             "holdout_wape": entry["origin_mean"]["wape"],
             "holdout_mase": entry["origin_mean"]["mase"],

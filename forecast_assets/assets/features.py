@@ -47,7 +47,7 @@ def unobserved_weeks(raw_sales: DataFrame) -> list[str]:
     return [str(week) for week in every if week not in sold]
 
 
-def fit_feature_pipeline(training_sales: DataFrame, horizon: int) -> PipelineModel:
+def fit_feature_pipeline(training_sales: DataFrame, horizon: int = 7) -> PipelineModel:
     """Raw sales rows -> model-ready rows: the window features, then indexers, assembler and scaler
     fitted on `training_sales`. The windows are computed once (cached) for the three fitted stages."""
     windows = SalesWindowFeatures(horizon=horizon)

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import KEY_COLUMNS, TRAIN, WINDOW_FEATURES
 from forecast_assets.ml.drift import DriftThresholds, drift_report
+from forecast_assets.ml.features import BaselineForecaster, SalesWindowFeatures
 
 MAX_DRIFT_SAMPLE = 100_000  # rows per window handed to scipy
 CALENDAR = ("day_of_week", "year_sin", "year_cos", "horizon")  # known in advance: not drift
@@ -28,6 +29,12 @@ class ForecastConfig(dg.Config):
 def forecast_origin(last_day: date) -> date:
     """The end (a Sunday) of the last complete Monday-Sunday week of the data."""
     return last_day - timedelta(days=(last_day.weekday() + 1) % 7)
+
+
+def history_since(windows: SalesWindowFeatures, last_day: date, active_weeks: int) -> date:
+    """The first day of sales a forecast reads: every window of the origin, and the whole active window."""
+    origin = forecast_origin(last_day)
+    return min(origin - timedelta(days=windows.history_days() + 7), last_day - timedelta(days=7 * active_weeks - 1))
 
 
 @dg.asset(
@@ -49,16 +56,18 @@ def sales_forecast(
     """The next H days of sales (H = the production model's horizon, default 7) for every active product (sold
     within the last `active_weeks`), from the end of the last complete week of the latest stored `raw_sales`.
     `method` says how: `model` (the production model: feature pipeline + regressor, through exactly the code
-    path used in training) or `new_product_mean` (a product whose first sale came after that week: its mean
-    daily sales since its first sale, on each day)."""
+    path used in training; `baseline_<column>` while a baseline serves) or `new_product_mean` (a product whose
+    first sale came after that week: its mean daily sales since its first sale, on each day)."""
     windows = production_model.stages[0]
+    served = production_model.stages[-1]
+    method = (
+        f"baseline_{served.getOrDefault(served.column) or 'zero'}" if isinstance(served, BaselineForecaster) else MODEL
+    )
     horizon = windows.getOrDefault(windows.horizon)
     last_day = raw_sales.agg(F.max("data_venda")).first()[0]
     origin = forecast_origin(last_day)
     active_since = last_day - timedelta(days=7 * config.active_weeks - 1)
-    # Enough history for every window of the origin, and the whole active window.
-    since = min(origin - timedelta(days=windows.history_days() + 7), active_since)
-    history = raw_sales.filter(F.col("data_venda") >= F.lit(since))
+    history = raw_sales.filter(F.col("data_venda") >= F.lit(history_since(windows, last_day, config.active_weeks)))
     active = (
         history.groupBy("produto")
         .agg(
@@ -81,7 +90,7 @@ def sales_forecast(
             "horizon",
             "forecast_date",
             F.greatest(F.col("prediction"), F.lit(0.0)).alias("forecast_valor_total"),
-            F.lit(MODEL).alias("method"),
+            F.lit(method).alias("method"),
         )
     )
     newcomers = (

@@ -252,3 +252,24 @@ class LevelRescaler(Transformer, DefaultParamsReadable, DefaultParamsWritable):
         relative = F.col(self.getOrDefault(self.inputCol))
         level = F.col(self.getOrDefault(self.levelCol))
         return dataset.withColumn(self.getOrDefault(self.outputCol), F.greatest(relative * level, F.lit(0.0)))
+
+
+class BaselineForecaster(Transformer, DefaultParamsReadable, DefaultParamsWritable):
+    """A baseline as the last stage of a production model: the prediction is a feature column known at the
+    origin (e.g. `ma_28`), or zero when `column` is empty. Served when no candidate beats the baselines yet."""
+
+    column = Param(
+        Params._dummy(), "column", "the feature column to forecast with ('' = zero)", TypeConverters.toString
+    )
+    outputCol = Param(Params._dummy(), "outputCol", "prediction in sales", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, column=None, outputCol=None):
+        super().__init__()
+        self._setDefault(column="", outputCol="prediction")
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        column = self.getOrDefault(self.column)
+        value = F.col(column).cast("double") if column else F.lit(0.0)
+        return dataset.withColumn(self.getOrDefault(self.outputCol), value)

@@ -1,0 +1,187 @@
+"""`make run DATA=...` (python -m forecast_assets.cli run-data): your own sales files in one command."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast_assets.cli import DataError, plan_landing
+from forecast_assets_tests.minio_server import REPO
+
+HEADER = "produto,categoria_valor,quantidade,valor_total,data_venda\n"
+START = date(2017, 1, 2)  # older than the default history start (2023-01-02)
+WEEKS = 26
+GAP_WEEK = date(2017, 4, 10)  # nothing sold that week: a feed outage
+LAST_DAY = START + timedelta(days=7 * WEEKS + 2)  # a Wednesday: the last week is not complete
+
+
+def marketplace_like() -> pd.DataFrame:
+    """Intermittent sales of 15 products (most sell on few days), a week without any sale, a product retired
+    early, and one first sold after the last complete week."""
+    rng = np.random.default_rng(11)
+    days = pd.date_range(START, LAST_DAY, freq="D").date
+    frames = []
+    for p in range(15):
+        rate = [4.0, 1.5, 0.6, 0.3, 0.2][p % 5]
+        orders = rng.poisson(rate, len(days))
+        if p == 14:
+            orders[len(days) - 60 :] = 0  # retired: nothing in the last 60 days, so not active
+        frames.append(
+            pd.DataFrame(
+                {
+                    "produto": f"M{p:02d}",
+                    "categoria_valor": f"cat{p % 3}",
+                    "quantidade": orders,
+                    "valor_total": np.round(orders * 25.0 * (1 + p / 10), 2),
+                    "data_venda": days,
+                }
+            )[orders > 0]
+        )
+    frames.append(
+        pd.DataFrame(
+            {
+                "produto": ["NEWBIE"] * 2,
+                "categoria_valor": "cat0",
+                "quantidade": [1, 2],
+                "valor_total": [30.0, 60.0],
+                "data_venda": [LAST_DAY - timedelta(days=1), LAST_DAY],
+            }
+        )
+    )
+    sales = pd.concat(frames, ignore_index=True)
+    gap = (sales["data_venda"] >= GAP_WEEK) & (sales["data_venda"] < GAP_WEEK + timedelta(days=7))
+    return sales[~gap]
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    path.write_text(frame.to_csv(index=False))
+    return path
+
+
+def test_plan_finds_the_weeks_and_the_history_start_the_data_needs(tmp_path, monkeypatch):
+    monkeypatch.delenv("FORECAST_HISTORY_START", raising=False)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    sales = marketplace_like()
+    write_csv(folder / "first half.csv", sales[sales["data_venda"] < date(2017, 3, 1)])
+    sales[sales["data_venda"] >= date(2017, 3, 1)].to_parquet(folder / "second.parquet", index=False)
+    plan = plan_landing([str(folder)], today=date(2026, 11, 30))
+    assert plan.first_day == START and plan.last_day == LAST_DAY
+    assert plan.history_start == START  # older than the configured start: set for this run
+    assert plan.partition_keys == ("2017-01-02", str(LAST_DAY - timedelta(days=2)))  # the Monday of the last week
+    assert sorted(plan.files) == ["first_half.csv", "second.parquet"]
+    assert plan.prefix.startswith("uploads/") and plan_landing([str(folder)], date(2026, 11, 30)).prefix == plan.prefix
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda tmp: [str(tmp / "missing.csv")], "missing.csv: no such file or folder"),
+        (lambda tmp: [str(tmp)], "no .csv or .parquet file in this folder"),
+        (lambda tmp: [], "DATA is empty"),
+        (
+            lambda tmp: [str(write_csv(tmp / "orders.csv", pd.DataFrame({"order_id": [1], "price": [2.0]})))],
+            "orders.csv: line 1 (the header) lacks column(s) produto",
+        ),
+        (
+            lambda tmp: [str(tmp / "notes.txt")] if (tmp / "notes.txt").write_text("x") else [],
+            "notes.txt: not a .csv or .parquet file",
+        ),
+    ],
+)
+def test_bad_data_gets_a_one_line_error(tmp_path, make, expected):
+    with pytest.raises(DataError) as error:
+        plan_landing(make(tmp_path), today=date(2026, 11, 30))
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_history_start_after_the_data_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORECAST_HISTORY_START", "2018-01-01")
+    path = write_csv(tmp_path / "sales.csv", marketplace_like())
+    with pytest.raises(DataError) as error:
+        plan_landing([str(path)], today=date(2026, 11, 30))
+    assert f"FORECAST_HISTORY_START=2018-01-01 is after your data's last sale ({LAST_DAY})" in str(error.value)
+
+
+def cli_env(tmp_path: Path, **extra) -> dict:
+    env = {
+        **os.environ,
+        "FORECAST_STORAGE": "local",
+        "FORECAST_WAREHOUSE": str(tmp_path / "warehouse"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        **extra,
+    }
+    env.pop("FORECAST_HISTORY_START", None)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return env
+
+
+def run_data(tmp_path: Path, *paths: str, **extra) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "forecast_assets.cli", "run-data", *paths]
+    env = cli_env(tmp_path, **extra)
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_bad_data_exits_non_zero_and_lands_nothing(tmp_path):
+    done = run_data(tmp_path, str(tmp_path / "nowhere"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: no such file or folder"
+    assert not (tmp_path / "warehouse").exists()
+
+
+def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_product(spark, tmp_path):
+    sales = marketplace_like()
+    path = write_csv(tmp_path / "export.csv", sales)
+    done = run_data(
+        tmp_path,
+        str(path),
+        FORECAST_PROFILE="small",
+        FORECAST_CV_FOLDS="2",
+        FORECAST_HOLDOUT_WEEKS="2",
+        SPARK_DRIVER_MEMORY="2g",
+    )
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    assert "this run uses FORECAST_HISTORY_START=2017-01-02" in out
+    last_week = str(LAST_DAY - timedelta(days=2))
+    assert f"running ml_pipeline over the weeks 2017-01-02 .. {last_week}" in out
+    warehouse = tmp_path / "warehouse"
+    assert not (warehouse / "raw-data" / "demo").exists()  # no demo data when the user gave data
+
+    # Every product that sold in the last 8 weeks has 7 days of forecast; the newcomer from its own sales.
+    manifest = json.loads((warehouse / "ml-data" / "sales_forecast" / "_manifest.json").read_text())
+    forecast = pd.read_parquet(warehouse / "ml-data" / manifest["current"]["__all__"]["key"])
+    active = set(sales.loc[sales["data_venda"] > LAST_DAY - timedelta(days=56), "produto"])
+    assert set(forecast["produto"]) == active and "M14" not in active
+    assert (forecast.groupby("produto").size() == 7).all()
+    origin = LAST_DAY - timedelta(days=3)  # the Sunday ending the last complete week
+    assert set(forecast["forecast_date"]) == {origin + timedelta(days=h) for h in range(1, 8)}
+    newbie = forecast[forecast["produto"] == "NEWBIE"]
+    assert (newbie["method"] == "new_product_mean").all() and newbie["forecast_valor_total"].tolist() == [45.0] * 7
+    assert set(forecast.loc[forecast["produto"] != "NEWBIE", "method"]) <= {"model"} | {
+        f"baseline_{c}" for c in ("lag_1", "seasonal_naive", "ma_7", "ma_28", "same_weekday_4w", "same_weekday_8w", "")
+    }
+    for product in active:  # the summary prints each active product's week
+        assert f"\n{product} " in out
+
+    # The empty week is named, training went on, and nothing in it was scored as zero sales.
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        key = dg.AssetCheckKey(dg.AssetKey("raw_sales"), "partitions_not_empty")
+        execution = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+        evaluation = execution.event.dagster_event.event_specific_data
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert "1 week(s) without a good sales row: 2017-04-10" in evaluation.description
+    assert "land their files in raw-data and rerun" in evaluation.description
+    manifest = json.loads((warehouse / "ml-data" / "feature_dataset" / "_manifest.json").read_text())
+    rows = pd.read_parquet(
+        warehouse / "ml-data" / manifest["current"]["__all__"]["key"], columns=["origin_date", "forecast_date"]
+    )
+    in_gap = rows["forecast_date"].between(GAP_WEEK, GAP_WEEK + timedelta(days=6))
+    assert len(rows) and not in_gap.any()
