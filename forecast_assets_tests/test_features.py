@@ -46,19 +46,28 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def expected_row(values: list[float | None], t: int, h: int) -> dict:
-    """By hand, for the origin day t and horizon h."""
+    """By hand, for the origin day t and horizon h. The long windows (112 days, 16 weeks) average the days the
+    data has."""
     anchor = t + h - 7 * math.ceil(h / 7)
-    ma_28 = _mean(values[t - 27 : t + 1])
+    ma_112 = _mean(values[max(0, t - 111) : t + 1])  # the level's window; the fallback for unobserved days
     lag = {k: values[t - k + 1] for k in (1, 7, 28)}
     target = values[t + h] if t + h < len(values) else None
     target_day = START + timedelta(days=t + h)
+
+    def mean_or_level(days):
+        mean = _mean(days)
+        return ma_112 if mean is None else mean
+
     row = {
-        **{f"lag_{k}": ma_28 if v is None else v for k, v in lag.items()},
-        "ma_7": _mean(values[t - 6 : t + 1]) if _mean(values[t - 6 : t + 1]) is not None else ma_28,
-        "ma_28": ma_28,
-        "seasonal_naive": ma_28 if values[anchor] is None else values[anchor],
-        "same_weekday_4w": _mean([values[anchor - 7 * w] for w in range(4)]),
-        "same_weekday_8w": _mean([values[anchor - 7 * w] for w in range(8)]),
+        **{f"lag_{k}": ma_112 if v is None else v for k, v in lag.items()},
+        "ma_7": mean_or_level(values[t - 6 : t + 1]),
+        "ma_28": mean_or_level(values[t - 27 : t + 1]),
+        "ma_112": ma_112,
+        "seasonal_naive": ma_112 if values[anchor] is None else values[anchor],
+        **{
+            f"same_weekday_{k}w": mean_or_level([values[anchor - 7 * w] for w in range(k) if anchor - 7 * w >= 0])
+            for k in (4, 8, 16)
+        },
         "horizon": h,
         "forecast_date": target_day,
         "target": target,
@@ -66,9 +75,9 @@ def expected_row(values: list[float | None], t: int, h: int) -> dict:
         "month": float(target_day.month),
         "year_sin": math.sin(target_day.timetuple().tm_yday * 2 * math.pi / 365.25),
         "complete": all(v is not None for v in lag.values()) and values[anchor] is not None and target is not None,
-        "level": ma_28 + 1.0,
+        "level": ma_112 + 1.0,
     }
-    row["trend"] = row["ma_7"] - row["ma_28"]
+    row["trend"] = row["ma_7"] - row["ma_112"]
     row["rel_lag_1"] = row["lag_1"] / row["level"]
     if target is not None:
         row["target_relative"] = target / row["level"]
@@ -88,7 +97,8 @@ def origins_of(features, product: str) -> list[date]:
 
 def test_rows_per_weekly_origin_and_horizon_from_full_history(features):
     transformer = SalesWindowFeatures()
-    assert transformer.history_days() == 62  # the 8-week same-weekday mean, seen from an anchor 6 days back
+    assert transformer.min_history_days() == 62  # the 8-week same-weekday mean, seen from an anchor 6 days back
+    assert transformer.history_days() == 118  # what serving reads: the 16-week mean, from an anchor 6 days back
     origins = origins_of(features, "P_FULL")
     assert all(o.isoweekday() == 7 for o in origins)  # Sundays: the end of each partition week
     assert origins[0] == START + timedelta(days=62)  # the first Sunday with 62 days of data behind it
@@ -114,10 +124,10 @@ def test_an_unobserved_week_is_never_zero_and_keeps_rows_out(features):
     # Its targets fall in the outage: unknown, not zero, and the rows are incomplete.
     assert all(features[("P_FULL", before, h)]["target"] is None for h in range(1, 8))
     assert not any(features[("P_FULL", before, h)]["complete"] for h in range(1, 8))
-    # A week later the origin itself is unobserved: its lag_1 falls back to the mean of observed days.
+    # A week later the origin itself is unobserved: its lag_1 falls back to the level (mean of observed days).
     during = gap_start + timedelta(days=6)
     row = features[("P_FULL", during, 1)]
-    assert not row["complete"] and row["lag_1"] == pytest.approx(_mean(daily_values()["P_FULL"][GAP[-1] - 27 : 91]))
+    assert not row["complete"] and row["lag_1"] == pytest.approx(_mean(daily_values()["P_FULL"][0:91]))
     # Four weeks later lag_28 has left the outage, but the 8-week same-weekday mean skips it, never zero.
     later = during + timedelta(days=28)
     row = features[("P_FULL", later, 1)]

@@ -260,3 +260,25 @@ def test_feature_dataset_check_catches_repeats_nulls_and_targets_that_are_not_th
     inflated = dataset.withColumn("target", F.col("target") + F.when(F.col("produto") == product, 1.0).otherwise(0.0))
     result = feature_dataset_consistent(feature_dataset=inflated, raw_sales=raw)
     assert not result.passed and f"targets that are not the raw sales of their day: {product} on" in result.description
+
+
+def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline(local_defs):
+    write_periodic_noise(local_defs, "noise")
+    config = json.loads(json.dumps(TEST_RUN_CONFIG))
+    config["ops"]["raw_sales"] = {"config": {"landing_prefix": "noise/"}}
+    result = materialize_graph(local_defs, run_config=config)  # succeeds: the gate only warns on a first run
+
+    gate = {c.check_name: c for c in result.get_asset_check_evaluations()}["best_model_beats_baselines"]
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
+    assert "no production model yet, so the best baseline, seasonal_naive, is promoted" in gate.description
+    production = result.asset_materializations_for_node("production_model")[0].metadata
+    assert production["model"].value == "seasonal_naive" and production["kind"].value == "baseline"
+    forecast = load_current(local_defs, "ml_data_io", "sales_forecast").toPandas()
+    assert set(forecast["method"]) == {"baseline_seasonal_naive"}
+    # The pattern repeats every week: the seasonal naive forecast is the pattern itself.
+    raw = load_current(local_defs, "processed_data_io", "raw_sales").toPandas()
+    raw["weekday"] = pd.to_datetime(raw["data_venda"]).dt.dayofweek
+    pattern = raw.groupby(["produto", "weekday"])["valor_total"].first()
+    forecast["weekday"] = pd.to_datetime(forecast["forecast_date"]).dt.dayofweek
+    expected = pattern.loc[list(zip(forecast["produto"], forecast["weekday"], strict=True))].to_numpy()
+    np.testing.assert_allclose(forecast["forecast_valor_total"].to_numpy(), expected)

@@ -231,14 +231,15 @@ def _json_float(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-@dg.asset_check(asset=model_comparison, name=GATE_CHECK, blocking=True)
+@dg.asset_check(asset=model_comparison, name=GATE_CHECK, blocking=True, required_resource_keys={"ml_models_io"})
 def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_comparison: dict) -> dg.AssetCheckResult:
     """Promotion gate: the best candidate must beat the best of the baselines on the gate metric (mean over
     the holdout origins) by at least the configured minimum improvement. When it fails, `production_model`
     is not updated and the previous production model keeps serving; when there is no production model yet,
     the best baseline is promoted instead (a warning), so that a first run still forecasts."""
     gate = model_comparison["gate"]
-    first = context.instance.get_latest_materialization_event(dg.AssetKey("production_model")) is None
+    # What the warehouse holds decides, not this instance's event log (a fresh DAGSTER_HOME on an old warehouse).
+    first = not context.resources.ml_models_io.read_manifest(dg.AssetKey("production_model"))["current"]
     description = gate["description"]
     if not gate["passed"] and first:
         description = description.replace(

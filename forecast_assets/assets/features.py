@@ -117,7 +117,7 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
     if not counts[TRAIN] or not counts[HOLDOUT]:
         raise dg.Failure(
             f"not enough history: {counts[TRAIN]} training and {counts[HOLDOUT]} holdout rows from sales "
-            f"{first_day} .. {last_day}; features need {WINDOW_FEATURES.history_days()} days of data before the "
+            f"{first_day} .. {last_day}; features need {WINDOW_FEATURES.min_history_days()} days of data before the "
             f"first forecast origin, plus {config.holdout_weeks} holdout origin(s) of {config.horizon_days} days"
         )
     lineage = {
