@@ -136,6 +136,23 @@ def test_bad_data_exits_non_zero_and_lands_nothing(tmp_path):
     assert not (tmp_path / "warehouse").exists()
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("garbage", "error: FORECAST_HISTORY_START='garbage' is not a date; expected YYYY-MM-DD"),
+        ("2099-01-01", "error: FORECAST_HISTORY_START=2099-01-01 is in the future"),
+    ],
+)
+def test_a_bad_history_start_is_one_line_and_lands_nothing(tmp_path, value, expected):
+    path = write_csv(tmp_path / "export.csv", marketplace_like())
+    command = [sys.executable, "-m", "forecast_assets.cli", "run-data", str(path)]
+    env = {**cli_env(tmp_path), "FORECAST_HISTORY_START": value}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1].startswith(expected)
+    assert not (tmp_path / "warehouse").exists()
+
+
 def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_product(spark, tmp_path):
     sales = marketplace_like()
     path = write_csv(tmp_path / "export.csv", sales)
