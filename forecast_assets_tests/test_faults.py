@@ -56,7 +56,8 @@ def served(local_defs, spark, tmp_path):
 
     week = pd.Timestamp(TEST_WEEKS[1]).date()
     sales = spark.createDataFrame(pd.concat([demo_week(week - pd.Timedelta(days=7 * i)) for i in range(12)]))
-    features = fit_feature_pipeline(sales)
+    features, window_rows = fit_feature_pipeline(sales)
+    window_rows.unpersist()
     rows = features.transform(sales).filter("target IS NOT NULL")
     model = PipelineModel(stages=[*features.stages, LinearRegression(labelCol="target").fit(rows)])
     io_manager = resolved(local_defs, "ml_models_io")

@@ -47,11 +47,16 @@ def unobserved_weeks(raw_sales: DataFrame) -> list[str]:
     return [str(week) for week in every if week not in sold]
 
 
-def fit_feature_pipeline(training_sales: DataFrame, horizon: int = 7) -> PipelineModel:
-    """Raw sales rows -> model-ready rows: the window features, then indexers, assembler and scaler
-    fitted on `training_sales`. The windows are computed once (cached) for the three fitted stages."""
+def fit_feature_pipeline(
+    sales: DataFrame, horizon: int = 7, fit_until: date | None = None
+) -> tuple[PipelineModel, DataFrame]:
+    """Raw sales rows -> model-ready rows: the window features (computed once, cached), then indexers, assembler
+    and scaler fitted on the rows of origins up to `fit_until` (all when None). A row's features read only days
+    up to its origin, so these are the rows the sales up to `fit_until` alone would give. Returns the fitted
+    PipelineModel and the window rows (cached: the caller transforms them and unpersists)."""
     windows = SalesWindowFeatures(horizon=horizon)
-    rows = windows.transform(training_sales).cache()
+    rows = windows.transform(sales).cache()
+    fitting = rows if fit_until is None else rows.filter(F.col("origin_date") <= F.lit(fit_until))
     fitted = Pipeline(
         stages=[
             # Products or categories unseen at training time get their own index instead of failing.
@@ -60,9 +65,8 @@ def fit_feature_pipeline(training_sales: DataFrame, horizon: int = 7) -> Pipelin
             VectorAssembler(inputCols=FEATURE_COLUMNS, outputCol="features_raw"),
             StandardScaler(inputCol="features_raw", outputCol="features", withMean=True, withStd=True),
         ]
-    ).fit(rows)
-    rows.unpersist()
-    return PipelineModel(stages=[windows, *fitted.stages])
+    ).fit(fitting)
+    return PipelineModel(stages=[windows, *fitted.stages]), rows
 
 
 @dg.multi_asset(
@@ -84,8 +88,9 @@ def fit_feature_pipeline(training_sales: DataFrame, horizon: int = 7) -> Pipelin
     },
 )
 def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales: DataFrame):
-    """Reads every stored `raw_sales` week; fits the feature pipeline on the sales up to the first holdout
-    origin; transforms all. Weeks without any sale inside the data are unobserved: logged, never zeros."""
+    """Reads every stored `raw_sales` week; computes the window features once; fits indexers and scaler on the
+    rows of origins up to the first holdout origin (features read only days up to their origin); transforms
+    all. Weeks without any sale inside the data are unobserved: logged, never zeros."""
     raw_sales = raw_sales.select("produto", "categoria_valor", "quantidade", "valor_total", "data_venda").cache()
     first_day, last_day = raw_sales.agg(F.min("data_venda"), F.max("data_venda")).first()
     if last_day is None:
@@ -103,14 +108,15 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
         f"(each forecasting {config.horizon_days} days)"
     )
 
-    pipeline_model = fit_feature_pipeline(raw_sales.filter(F.col("data_venda") <= holdout_start), config.horizon_days)
-    rows = pipeline_model.transform(raw_sales).drop("features_raw")
+    pipeline_model, window_rows = fit_feature_pipeline(raw_sales, config.horizon_days, fit_until=holdout_start)
+    rows = PipelineModel(stages=pipeline_model.stages[1:]).transform(window_rows).drop("features_raw")
     split = F.when(F.col("origin_date").isin(*origins), HOLDOUT).when(
         F.col("forecast_date") <= F.lit(holdout_start), TRAIN
     )
     counted = rows.withColumn("split", split).cache()
     summary = {(r["split"], r["complete"]): r["count"] for r in counted.groupBy("split", "complete").count().collect()}
     dataset = counted.filter(F.col("complete") & F.col("split").isNotNull()).drop("complete")
+    window_rows.unpersist()
     counts = {name: summary.get((name, True), 0) for name in (TRAIN, HOLDOUT)}
     excluded = sum(n for (name, complete), n in summary.items() if name and complete is False)
     raw_sales.unpersist()
