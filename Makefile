@@ -39,7 +39,8 @@ setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
 # `make run DATA=path/to/sales.csv` (files or folders, CSV or Parquet): your sales instead of the demo.
 run: setup
-ifdef DATA
+# DATA on the command line, even empty (an error, not the demo), or a non-empty DATA in the environment
+ifneq ($(filter command line,$(origin DATA))$(DATA),)
 	FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli run-data $(DATA)
 else
 	FORECAST_S3A_JARS="$(S3A_JARS)" $(VENV)/bin/dagster job execute -m forecast_assets -j ml_pipeline \
