@@ -35,7 +35,7 @@ class EvaluationConfig(dg.Config):
     gate_metric: Literal["rmse", "mae", "wape", "weekly_wape"] = Field(
         default="rmse",
         description="metric of the promotion gate and of the choice of the best candidate, averaged over the "
-        "holdout origins (README: why WAPE)",
+        'holdout origins (README, "What the gate compares": why RMSE)',
     )
     min_improvement: float = Field(
         default=0.02,
