@@ -11,7 +11,9 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, KEY_COLUMNS, TRAIN
+from forecast_assets.assets.evaluation import served_entry
+from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, TRAIN
+from forecast_assets.ml.features import KEY_COLUMNS
 from forecast_assets.ml.metrics import forecast_metrics
 
 RAW_SALES_IN = {"raw_sales": dg.AssetIn()}
@@ -94,13 +96,7 @@ def production_model_serves(
         .select("target", "prediction")
         .toPandas()
     )
-    gate = model_comparison["gate"]
-    served = (
-        model_comparison["models"][gate["best_model"]]
-        if gate["passed"]
-        else model_comparison["baselines"][gate["best_baseline"]]
-    )
-    expected = served["metrics"]["rmse"]
+    expected = served_entry(model_comparison)[1]["metrics"]["rmse"]
     finite = bool(len(scored)) and all(math.isfinite(v) for v in scored["prediction"])
     rmse = (
         forecast_metrics(scored["target"].to_numpy(), scored["prediction"].to_numpy(), 1.0)["rmse"] if finite else None

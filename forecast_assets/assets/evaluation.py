@@ -89,6 +89,15 @@ def promotion_gate(scores: dict[str, dict], models: list[str], metric: str, min_
     }
 
 
+def served_entry(report: dict) -> tuple[str, dict]:
+    """What a model_comparison report promotes: the best candidate when the gate passed, else the best baseline
+    (promoted only on a first run), with its report entry."""
+    gate = report["gate"]
+    if gate["passed"]:
+        return gate["best_model"], report["models"][gate["best_model"]]
+    return gate["best_baseline"], report["baselines"][gate["best_baseline"]]
+
+
 def _or_inf(value: float) -> float:
     return value if math.isfinite(value) else math.inf
 
@@ -278,14 +287,13 @@ def production_model(
     when the blocking check `best_model_beats_baselines` passes; on a first run whose candidates lose, the
     best baseline (as a BaselineForecaster stage) is promoted instead. Every promotion is a new version."""
     gate = model_comparison["gate"]
+    served, entry = served_entry(model_comparison)
     if gate["passed"]:
-        served, entry = gate["best_model"], model_comparison["models"][gate["best_model"]]
         last_stages = [
             candidates[f"{served}_model"].copy().setPredictionCol("relative_prediction"),
             LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
         ]
     else:
-        served, entry = gate["best_baseline"], model_comparison["baselines"][gate["best_baseline"]]
         last_stages = [BaselineForecaster(column=entry["column"] or "")]
         context.log.warning(f"no candidate beats the baselines: serving the best baseline, {served}")
     return dg.Output(

@@ -13,7 +13,6 @@ from forecast_assets.ml.features import SalesWindowFeatures
 
 WINDOW_FEATURES = SalesWindowFeatures()
 FEATURE_COLUMNS = ["produto_idx", "categoria_idx", *WINDOW_FEATURES.feature_columns()]
-KEY_COLUMNS = ["produto", "origin_date", "horizon"]
 TRAIN, HOLDOUT = "train", "holdout"
 
 

@@ -9,9 +9,9 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.features import KEY_COLUMNS, TRAIN, WINDOW_FEATURES
+from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES
 from forecast_assets.ml.drift import DriftThresholds, drift_report
-from forecast_assets.ml.features import BaselineForecaster, SalesWindowFeatures
+from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, SalesWindowFeatures
 
 MAX_DRIFT_SAMPLE = 100_000  # rows per window handed to scipy
 CALENDAR = ("day_of_week", "year_sin", "year_cos", "horizon")  # known in advance: not drift

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 
 SALES_COLUMNS = ("produto", "categoria_valor", "quantidade", "valor_total", "data_venda")
 SUNDAY = 1  # Spark's dayofweek: the last day of a Monday-Sunday week
-KEY_COLUMNS = ("produto", "origin_date", "horizon")
+KEY_COLUMNS = ["produto", "origin_date", "horizon"]  # one row of the window features
 
 
 class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWritable):

@@ -16,6 +16,8 @@ from pyspark.ml.tuning import CrossValidator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from forecast_assets.ml.features import LevelRescaler
+
 
 class TimeSeriesCrossValidator(CrossValidator):
     """CrossValidator whose k folds are consecutive date blocks: train on the past, validate on the next block."""
@@ -61,7 +63,7 @@ class ProgressEvaluator(RegressionEvaluator):
     def _evaluate(self, dataset: DataFrame) -> float:
         if self._level:
             prediction = self.getPredictionCol()
-            dataset = dataset.withColumn(prediction, F.greatest(F.col(prediction) * F.col(self._level), F.lit(0.0)))
+            dataset = LevelRescaler(inputCol=prediction, outputCol=prediction, levelCol=self._level).transform(dataset)
         metric = super()._evaluate(dataset)
         self._count += 1
         self._report(self._count, metric)
