@@ -74,7 +74,9 @@ def main() -> None:
         (stats,) = instance.get_run_step_stats(result.run_id)
         step = stats.end_time - stats.start_time
         rows = result.output_for_node("raw_sales").count() if run == 1 else None
-        print(f"run {run}: raw_sales step {step:6.2f} s (materialize {wall:6.2f} s)" + (f", {rows} rows" if rows else ""))
+        print(
+            f"run {run}: raw_sales step {step:6.2f} s (materialize {wall:6.2f} s)" + (f", {rows} rows" if rows else "")
+        )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ def sales_files(paths: list[str]) -> list[Path]:
 def plan_landing(paths: list[str], today: date | None = None) -> LandingPlan:
     """Read and validate the files (as raw_sales will), find the weeks they cover and the history start
     they need. Raises DataError naming the file and the problem; touches no storage."""
-    from forecast_assets.validation import FileProblem, Limits, message, parse_sales_file
+    from forecast_assets.landing.schema import FileProblem
+    from forecast_assets.landing.validation import Limits, message, parse_sales_file
 
     today = today or datetime.now(UTC).date()
     files = sales_files(paths)

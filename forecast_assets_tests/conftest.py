@@ -144,3 +144,14 @@ def resolved(defs: dg.Definitions, key: str):
 
 def load_current(defs: dg.Definitions, io_manager_key: str, asset: str):
     return resolved(defs, io_manager_key).load_current(dg.AssetKey(asset))
+
+
+def quarantined(warehouse) -> dict[str, str]:
+    """The files moved to raw-data/quarantine/files/: original key -> the reason kept beside the copy."""
+    found = {}
+    for stored in warehouse.list_objects("raw-data", "quarantine/files/"):
+        if stored.key.endswith(".reason.txt"):
+            original, reason = warehouse.read_bytes("raw-data", stored.key).decode().split("\n", 1)
+            assert warehouse.read_bytes("raw-data", stored.key.removesuffix(".reason.txt")) is not None
+            found[original] = reason
+    return found

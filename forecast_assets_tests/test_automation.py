@@ -17,7 +17,7 @@ from forecast_assets.automation.schedules import weekly_retraining
 from forecast_assets.automation.sensors import drift_retraining, new_sales_files, notify_on_failure, notify_on_success
 from forecast_assets.resources.notifications import Notifier
 from forecast_assets.resources.storage import Warehouse
-from forecast_assets_tests.conftest import resolved
+from forecast_assets_tests.conftest import quarantined, resolved
 from forecast_assets_tests.minio_server import free_port
 
 
@@ -94,10 +94,10 @@ def test_unreadable_file_is_reported_and_quarantined(landing):
     message = result.skip_reason.skip_message
     assert "broken.parquet" in message and "not a readable Parquet file" in message
     assert "no_dates.csv" in message and "lacks column(s) data_venda" in message
-    keys = {o.key for o in landing.list_objects("raw-data")}
-    assert {"quarantine/broken.parquet", "quarantine/no_dates.csv"} <= keys and "broken.parquet" not in keys
-    reason = landing.read_bytes("raw-data", "quarantine/broken.parquet.reason.txt").decode()
-    assert "not a readable Parquet file" in reason
+    moved = quarantined(landing)
+    assert set(moved) == {"broken.parquet", "no_dates.csv"}
+    assert "broken.parquet" not in {o.key for o in landing.list_objects("raw-data")}
+    assert "not a readable Parquet file" in moved["broken.parquet"]
     assert not evaluate(landing, result.cursor).run_requests  # a quarantined file is never read as sales
 
 
@@ -106,7 +106,7 @@ def test_file_for_a_week_far_in_the_future_is_reported_and_quarantined(landing):
     result = evaluate(landing, None)
     message = result.skip_reason.skip_message
     assert not result.run_requests and "future.csv row 1 (line 2)" in message and "is in the future" in message
-    assert "quarantine/future.csv" in {o.key for o in landing.list_objects("raw-data")}
+    assert "is in the future" in quarantined(landing)["future.csv"]
 
 
 def test_file_for_the_current_week_waits_until_the_week_is_complete(landing):

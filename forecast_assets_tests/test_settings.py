@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from forecast_assets import settings
-from forecast_assets.validation import Limits, parse_sales_file
+from forecast_assets.landing.validation import Limits, parse_sales_file
 from forecast_assets_tests.minio_server import REPO
 
 TODAY = date(2026, 11, 30)

@@ -1,7 +1,8 @@
-"""Ingestion: sales files from the landing area (`raw-data`) -> the weekly `raw_sales` partitions."""
+"""Ingestion: sales files from the landing area (`raw-data`) -> the weekly `raw_sales` partitions, with the
+blocking checks every row is held to. Reading files is landing/'s business; this module decides what a run
+of some weeks stores, quarantines and reports."""
 
 import io
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -15,44 +16,31 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.landing.area import (
+    DEMO_PREFIX,
+    QUARANTINE_ROWS,
+    WeekIndex,
+    list_landing,
+    parse_landed,
+    quarantine_file,
+    quarantine_key,
+    spreadsheet_safe,
+    unusable,
+    weeks_of,
+)
+from forecast_assets.landing.schema import BAD_ROW_COLUMNS, SALES_SCHEMA, Check, FileProblem
+from forecast_assets.landing.validation import Limits, as_date, mark_duplicates, message
 from forecast_assets.partitions import weekly_partitions
-from forecast_assets.resources.storage import StoredObject, Warehouse
+from forecast_assets.resources.storage import StorageError, Warehouse
 from forecast_assets.settings import LANDING_BUCKET
-from forecast_assets.validation import (
-    BAD_ROW_COLUMNS,
-    COLUMNS_AND_TYPES,
-    DATES_IN_PARTITIONS,
-    NO_DUPLICATE_ROWS,
-    NO_NULL_KEYS,
-    VALUES_IN_RANGE,
-    FileProblem,
-    Limits,
-    ParsedFile,
-    as_date,
-    mark_duplicates,
-    message,
-    parse_sales_file,
-)
-
-SALES_SCHEMA = T.StructType(
-    [
-        T.StructField("produto", T.StringType()),
-        T.StructField("categoria_valor", T.StringType()),
-        T.StructField("quantidade", T.LongType()),
-        T.StructField("valor_total", T.DoubleType()),
-        T.StructField("data_venda", T.DateType()),
-    ]
-)
-DEMO_PREFIX = "demo/"
-QUARANTINE_PREFIX = "quarantine/"  # unreadable files are moved here, never read as sales
-SALES_SUFFIXES = (".csv", ".parquet")
-SAFE_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=/-]*")
 
 
 class IngestionConfig(dg.Config):
     landing_prefix: str = Field(default="", description="only files under this prefix of raw-data are read")
     demo_when_empty: bool = Field(
-        default=True, description="write deterministic demo sales when no sales file has landed"
+        default=True,
+        description="write deterministic demo sales when the landing area holds no file but the demo's own "
+        "(any other file, even an unreadable or quarantined one, means real data has landed)",
     )
     max_bad_fraction: float = Field(
         default=0.05,
@@ -67,23 +55,13 @@ class IngestionConfig(dg.Config):
         "that would read it are left out of training and evaluation, never taken as zero sales) or fail (the "
         "partitions_not_empty check fails with ERROR and nothing downstream runs)",
     )
-    max_quantidade: int = Field(default=1_000_000, gt=0, description="larger quantities are absurd")
+    whole_units: bool = Field(
+        default=False,
+        description="refuse fractional quantities (for a business that sells whole units only); by default "
+        "quantities like 0.75 are sales (goods sold by weight, partial packs)",
+    )
+    max_quantidade: float = Field(default=1_000_000, gt=0, description="larger quantities are absurd")
     max_valor_total: float = Field(default=1e9, gt=0, description="larger values are absurd")
-
-
-def landed_sales_files(warehouse: Warehouse, prefix: str = "") -> list[StoredObject]:
-    """Every CSV or Parquet sales file in the landing area, demo files included, quarantined ones not."""
-    return [
-        o
-        for o in warehouse.list_objects(LANDING_BUCKET, safe_prefix(prefix))
-        if o.key.lower().endswith(SALES_SUFFIXES) and not o.key.startswith(QUARANTINE_PREFIX)
-    ]
-
-
-def safe_prefix(prefix: str) -> str:
-    if prefix and (not SAFE_PREFIX.fullmatch(prefix) or ".." in prefix.split("/")):
-        raise ValueError(f"landing_prefix {prefix!r}: expected a relative folder like 'exports/2025/'")
-    return prefix
 
 
 def limits_for(config: IngestionConfig | None = None, today: date | None = None) -> Limits:
@@ -93,30 +71,8 @@ def limits_for(config: IngestionConfig | None = None, today: date | None = None)
         last_day=today or datetime.now(UTC).date(),
         max_quantidade=config.max_quantidade,
         max_valor_total=config.max_valor_total,
+        whole_units=config.whole_units,
     )
-
-
-def parse_landed(warehouse: Warehouse, stored: StoredObject, limits: Limits) -> ParsedFile:
-    """One landed file, parsed and validated (FileProblem when it cannot be read as sales at all)."""
-    return parse_sales_file(stored.key, warehouse.read_bytes(LANDING_BUCKET, stored.key), limits)
-
-
-def sales_file_dates(warehouse: Warehouse, stored: StoredObject) -> tuple[date, date]:
-    """First and last sale date of a landed file's good rows, read without Spark (for the sensor).
-    Raises FileProblem naming the file and what is wrong when no row of it can be used."""
-    parsed = parse_landed(warehouse, stored, limits_for())
-    if parsed.good.empty:
-        examples = "; ".join(message(b) for _, b in parsed.bad.head(3).iterrows())
-        raise FileProblem(f"{stored.key}: none of its {parsed.rows} row(s) is usable ({examples or 'no rows'})")
-    return min(parsed.good["data_venda"]), max(parsed.good["data_venda"])
-
-
-def quarantine_file(warehouse: Warehouse, key: str, reason: str) -> str:
-    """Move a landed file that can never be ingested to raw-data/quarantine/, with its reason beside it."""
-    target = f"{QUARANTINE_PREFIX}{key}"
-    warehouse.write_bytes(LANDING_BUCKET, f"{target}.reason.txt", f"{reason}\n".encode())
-    warehouse.move(LANDING_BUCKET, key, target)
-    return target
 
 
 def write_demo_sales(warehouse: Warehouse, weeks: list, existing: set[str], log) -> int:
@@ -135,7 +91,6 @@ def write_demo_sales(warehouse: Warehouse, weeks: list, existing: set[str], log)
     return written
 
 
-QUARANTINE_ROWS = f"{QUARANTINE_PREFIX}rows/"
 PARTITIONS_NOT_EMPTY = "partitions_not_empty"
 BAD_FRACTION = "bad_fraction_within_threshold"
 
@@ -152,7 +107,8 @@ class LandingReport:
     duplicates: pd.DataFrame  # repeated rows dated in the run's weeks, dropped
     scope: list[str]  # the files feeding the run: some row dated in its weeks
     rows_in_scope: int
-    rejected: dict[str, str]  # files that can never be ingested -> why
+    rejected: dict[str, FileProblem]  # files that can never be ingested -> why
+    files: dict  # key -> StoredObject of every file considered
     week_rows: dict[str, int]
     notes: dict[str, list[str]]  # accepted oddities per file (another delimiter, extra columns)
 
@@ -176,17 +132,16 @@ class LandingReport:
     def check_results(self, max_bad_fraction: float, empty_weeks: str = "warn") -> list[dg.AssetCheckResult]:
         over = self.bad_fraction > max_bad_fraction
         severity = dg.AssetCheckSeverity.ERROR if over else dg.AssetCheckSeverity.WARN
-        rejected_by_check = {COLUMNS_AND_TYPES: [], DATES_IN_PARTITIONS: []}
-        for file, reason in self.rejected.items():
-            kind = DATES_IN_PARTITIONS if "future" in reason or "before the first" in reason else COLUMNS_AND_TYPES
-            rejected_by_check[kind].append(f"{file} quarantined: {reason}")
+        rejected_by_check: dict[Check, list[str]] = {}
+        for problem in self.rejected.values():
+            rejected_by_check.setdefault(problem.check, []).append(f"quarantined {problem}")
         results = []
-        for check in (COLUMNS_AND_TYPES, NO_NULL_KEYS, VALUES_IN_RANGE, DATES_IN_PARTITIONS):
+        for check in (Check.COLUMNS_AND_TYPES, Check.NO_NULL_KEYS, Check.VALUES_IN_RANGE, Check.DATES_IN_PARTITIONS):
             count = int((self.bad["check"] == check).sum())
             files = rejected_by_check.get(check, [])
             results.append(
                 dg.AssetCheckResult(
-                    check_name=check,
+                    check_name=str(check),
                     passed=not count and not files,
                     severity=severity if count else dg.AssetCheckSeverity.WARN,
                     metadata={
@@ -198,7 +153,7 @@ class LandingReport:
             )
         results.append(
             dg.AssetCheckResult(
-                check_name=NO_DUPLICATE_ROWS,
+                check_name=str(Check.NO_DUPLICATE_ROWS),
                 passed=self.duplicates.empty,
                 severity=dg.AssetCheckSeverity.WARN,  # one copy of each row is kept: nothing downstream is wrong
                 metadata={
@@ -267,36 +222,38 @@ def empty_weeks_description(empty: list[str], mode: str) -> str:
 
 
 def validate_landing(
-    warehouse: Warehouse, files: list[StoredObject], limits: Limits, partition_keys: list[str], start: date, end: date
+    warehouse: Warehouse, files: list, limits: Limits, partition_keys: list[str], start: date, end: date
 ) -> LandingReport:
-    """Parse and validate every landed file; keep what concerns the weeks [start, end)."""
+    """Read and validate the landed files that hold rows of the weeks [start, end); the week index tells
+    which those are without reading the others (a file version not in it yet is read once and indexed).
+    Nothing one file holds can stop the others: a file that cannot be read is rejected with its reason."""
+    index = WeekIndex(warehouse)
+    window = {(start + timedelta(days=7 * i)).isoformat() for i in range((end - start).days // 7)}
     parsed, rejected = [], {}
     for stored in files:
+        known = index.weeks(stored)
+        if known is not None and not window.intersection(known):
+            continue
         try:
-            parsed.append(parse_landed(warehouse, stored, limits))
+            result = parse_landed(warehouse, stored, limits)
         except FileProblem as problem:
-            rejected[stored.key] = str(problem)
+            rejected[stored.key] = problem
+            continue
+        if problem := unusable(result, limits):
+            rejected[stored.key] = problem
+            continue
+        weeks = weeks_of(result)
+        index.record(stored, weeks)
+        if window.intersection(weeks):
+            parsed.append(result)
+    index.save([f for f in files if f.key not in rejected])
+
     good_all = pd.concat([p.good for p in parsed], ignore_index=True) if parsed else _empty_good()
     good_all, duplicates_all = mark_duplicates(good_all)
-
-    def week_of(days: pd.Series) -> pd.Series:
-        inside = days.map(lambda d: d is not None and start <= d < end)
-        return days.where(inside, None).map(lambda d: None if d is None else _week_key(d, start, partition_keys))
-
-    scope, bad_frames, rows = [], [], 0
-    for result in parsed:
-        bad_days = result.bad["data_venda"].map(as_date)  # raw text: parsed as strictly as validation did
-        good_days = result.good["data_venda"]
-        in_window = (
-            _inside(good_days, start, end).any() or bad_days.map(lambda d: d is not None and start <= d < end).any()
-        )
-        if in_window:
-            scope.append(result.file)
-            rows += result.rows
-            bad_frames.append(result.bad.assign(partition=week_of(bad_days).to_numpy()))
-        elif good_days.empty and result.rows:  # no row of the file can ever be ingested
-            reasons = "; ".join(message(b) for _, b in result.bad.head(3).iterrows())
-            rejected[result.file] = f"none of its {result.rows} row(s) is usable: {reasons}"
+    bad_frames = [
+        p.bad.assign(partition=p.bad["data_venda"].map(lambda d: _partition(d, start, end, partition_keys)))
+        for p in parsed
+    ]
     bad = (
         pd.concat(bad_frames, ignore_index=True)
         if bad_frames
@@ -314,12 +271,18 @@ def validate_landing(
         good=good,
         bad=bad,
         duplicates=duplicates,
-        scope=scope,
-        rows_in_scope=rows,
+        scope=[p.file for p in parsed],
+        rows_in_scope=sum(p.rows for p in parsed),
         rejected=rejected,
+        files={f.key: f for f in files},
         week_rows=week_rows,
-        notes={result.file: result.notes for result in parsed if result.notes and result.file in scope},
+        notes={p.file: p.notes for p in parsed if p.notes},
     )
+
+
+def _partition(day, start: date, end: date, partition_keys: list[str]) -> str | None:
+    day = as_date(day)  # raw text: read as strictly as validation did
+    return _week_key(day, start, partition_keys) if day is not None and start <= day < end else None
 
 
 def _days_after(days: pd.Series, start: date) -> np.ndarray:
@@ -344,25 +307,44 @@ def _empty_good() -> pd.DataFrame:
 
 def write_quarantine(warehouse: Warehouse, report: LandingReport) -> dict[str, str]:
     """Bad rows, with the reason for each, as CSV: one file per week of the run (rewritten by each run of
-    that week, removed when the week is clean) and one per file for rows no week can hold."""
+    that week, removed when the week is clean) and one per file for rows no week can hold. Cells a
+    spreadsheet would run as formulas are neutralised."""
     written = {}
     duplicates = report.duplicates.assign(partition=report.duplicates["data_venda"].map(report.week_key))
+
+    def write(target: str, rows: pd.DataFrame) -> str:
+        body = spreadsheet_safe(rows.drop(columns="partition")).to_csv(index=False).encode()
+        warehouse.write_bytes(LANDING_BUCKET, target, body)
+        return warehouse.uri(LANDING_BUCKET, target)
+
     for key in report.partition_keys:
         target = f"{QUARANTINE_ROWS}week={key}.csv"
         rows = pd.concat(
             [report.bad[report.bad["partition"] == key], duplicates[duplicates["partition"] == key]], ignore_index=True
         )
         if len(rows):
-            warehouse.write_bytes(LANDING_BUCKET, target, rows.drop(columns="partition").to_csv(index=False).encode())
-            written[key] = warehouse.uri(LANDING_BUCKET, target)
+            written[key] = write(target, rows)
         else:
             warehouse.delete(LANDING_BUCKET, target)
     unassigned = report.bad[report.bad["partition"].isna()]
     for file, rows in unassigned.groupby("file"):
-        target = f"{QUARANTINE_ROWS}unassigned/{file}.csv"
-        warehouse.write_bytes(LANDING_BUCKET, target, rows.drop(columns="partition").to_csv(index=False).encode())
-        written[file] = warehouse.uri(LANDING_BUCKET, target)
+        name = quarantine_key(file, "rows").removeprefix("quarantine/files/").removesuffix("@rows")
+        written[file] = write(f"{QUARANTINE_ROWS}unassigned/{name}.csv", rows)
     return written
+
+
+def quarantine_rejected(warehouse: Warehouse, report: LandingReport, log) -> dict[str, str]:
+    """Move each file that can never be ingested aside; a file storage will not move is reported and left."""
+    moved = {}
+    for key, problem in report.rejected.items():
+        stored = report.files[key]
+        try:
+            moved[key] = quarantine_file(warehouse, stored, problem.problem)
+        except StorageError as error:
+            log.warning(f"{key} cannot be ingested ({problem.problem}) and could not be quarantined: {error}")
+            continue
+        log.warning(f"quarantined {key} -> {LANDING_BUCKET}/{moved[key]}: {problem.problem}")
+    return moved
 
 
 def to_spark(spark: SparkSession, good: pd.DataFrame) -> DataFrame:
@@ -375,11 +357,14 @@ def to_spark(spark: SparkSession, good: pd.DataFrame) -> DataFrame:
 
 
 RAW_SALES_CHECKS = {
-    COLUMNS_AND_TYPES: "every file readable as CSV/Parquet with the five sales columns; every value of its type",
-    NO_NULL_KEYS: "no empty produto, categoria_valor, quantidade, valor_total or data_venda",
-    VALUES_IN_RANGE: "quantities whole and >= 1, values finite and >= 0, neither absurd",
-    DATES_IN_PARTITIONS: "sale dates inside the weekly partitions: not before the first week, not in the future",
-    NO_DUPLICATE_ROWS: "no row repeats an earlier row in all five columns (a file dropped twice); repeats are dropped",
+    Check.COLUMNS_AND_TYPES: "every file readable as CSV/Parquet with the five sales columns; every value of its type",
+    Check.NO_NULL_KEYS: "no empty produto, categoria_valor, quantidade, valor_total or data_venda (NULL, N/A, "
+    "nan, None and - count as empty)",
+    Check.VALUES_IN_RANGE: "names printable and not total lines; quantities above 0, values finite and >= 0, "
+    "neither absurd",
+    Check.DATES_IN_PARTITIONS: "sale dates inside the weekly partitions: not before the first week, not in the future",
+    Check.NO_DUPLICATE_ROWS: "no row repeats an earlier row in all five columns (a file dropped twice); repeats "
+    "are dropped",
     PARTITIONS_NOT_EMPTY: "every week of the run holds sales",
     BAD_FRACTION: "the bad rows of the files feeding the run stay within max_bad_fraction",
 }
@@ -394,7 +379,7 @@ RAW_SALES_CHECKS = {
     kinds={"spark", "parquet"},
     output_required=False,
     check_specs=[
-        dg.AssetCheckSpec(name, asset="raw_sales", description=text, blocking=True)
+        dg.AssetCheckSpec(str(name), asset="raw_sales", description=text, blocking=True)
         for name, text in RAW_SALES_CHECKS.items()
     ],
 )
@@ -405,25 +390,28 @@ def raw_sales(
     warehouse: Warehouse,
 ):
     """Sales rows (produto, categoria_valor, quantidade, valor_total, data_venda, plus source_file and
-    source_row) of the week, read from every CSV or Parquet file in the landing area (`raw-data`) and
-    validated row by row: bad rows go to raw-data/quarantine/rows/ with their reasons, the good rows proceed.
-    When no sales file has landed, a deterministic generator writes demo weeks there first. One run can
-    load a range of weeks."""
+    source_row) of the week, read from the sales files in the landing area (`raw-data`: CSV, gzip-compressed
+    CSV or Parquet, told by their bytes) and validated row by row: bad rows go to raw-data/quarantine/rows/
+    with their reasons, files that can never be ingested to raw-data/quarantine/files/, the good rows proceed.
+    Only the files holding rows of the run's weeks are read (an index in raw-data/_index/ knows which). When
+    the landing area holds nothing but the demo's files, a deterministic generator writes demo weeks first.
+    One run can load a range of weeks."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     try:
-        files = landed_sales_files(warehouse, config.landing_prefix)
+        landing = list_landing(warehouse, config.landing_prefix)
     except ValueError as error:
         raise dg.Failure(str(error), allow_retries=False) from None
-    if config.demo_when_empty and not any(not f.key.startswith(DEMO_PREFIX) for f in files):
+    if config.demo_when_empty and not landing.user_files:
         weeks = [start + timedelta(days=7 * i) for i in range((end - start).days // 7)]
-        if write_demo_sales(warehouse, weeks, {f.key for f in files}, context.log):
-            files = landed_sales_files(warehouse, config.landing_prefix)
+        if write_demo_sales(warehouse, weeks, {f.key for f in landing.sales}, context.log):
+            landing = list_landing(warehouse, config.landing_prefix)
+    not_read = landing.report()
+    for line in not_read:
+        context.log.warning(line)
 
-    report = validate_landing(warehouse, files, limits_for(config), context.partition_keys, start, end)
-    for key, reason in report.rejected.items():
-        target = quarantine_file(warehouse, key, reason)
-        context.log.warning(f"quarantined {key} -> {LANDING_BUCKET}/{target}: {reason}")
+    report = validate_landing(warehouse, landing.sales, limits_for(config), context.partition_keys, start, end)
+    moved = quarantine_rejected(warehouse, report, context.log)
     for key, notes in report.notes.items():
         context.log.info(f"{key}: {'; '.join(notes)}")
     quarantined = write_quarantine(warehouse, report)
@@ -439,12 +427,14 @@ def raw_sales(
             metadata={
                 "weeks": len(context.partition_keys),
                 "date_range": f"{start} .. {end - timedelta(days=1)}",
-                "landing_files": len(files),
+                "landing_files": len(landing.sales),
                 "files_feeding_run": len(report.scope),
+                "files_quarantined": dg.MetadataValue.json({k: str(p) for k, p in report.rejected.items()}),
+                "files_not_read": dg.MetadataValue.md("\n".join(f"- {line}" for line in not_read) or "none"),
                 "rows_read": report.rows_in_scope,
                 "bad_rows": report.bad_rows_in_scope,
                 "duplicate_rows_dropped": len(report.duplicates),
-                "quarantine": dg.MetadataValue.json(quarantined),
+                "quarantine": dg.MetadataValue.json({**quarantined, **moved}),
             },
         )
     yield from report.check_results(config.max_bad_fraction, config.empty_weeks)

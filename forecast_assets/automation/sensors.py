@@ -6,12 +6,22 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from forecast_assets import settings
-from forecast_assets.assets.ingestion import DEMO_PREFIX, landed_sales_files, quarantine_file, sales_file_dates
+from forecast_assets.assets.ingestion import limits_for
 from forecast_assets.jobs import ml_pipeline
+from forecast_assets.landing.area import (
+    DEMO_PREFIX,
+    WeekIndex,
+    list_landing,
+    monday,
+    parse_landed,
+    quarantine_file,
+    unusable,
+    weeks_of,
+)
+from forecast_assets.landing.schema import FileProblem
 from forecast_assets.partitions import weekly_partitions
 from forecast_assets.resources.notifications import Notifier
-from forecast_assets.resources.storage import Warehouse
-from forecast_assets.validation import FileProblem
+from forecast_assets.resources.storage import StorageError, Warehouse
 
 
 def _default_status() -> dg.DefaultSensorStatus:
@@ -28,44 +38,73 @@ def _range_tags(keys: list[str]) -> dict[str, str]:
     minimum_interval_seconds=60,
     default_status=_default_status(),
     description="One retraining run per new or changed sales file in the landing area, over the weeks it "
-    "covers. Unreadable files are moved to raw-data/quarantine/ and reported.",
+    "covers. Each file version is read once; files that can never be ingested are moved to "
+    "raw-data/quarantine/files/ and reported, files of other formats are reported; no file stops the tick.",
 )
 def new_sales_files(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult:
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     requests, problems = [], []
     complete_weeks = set(weekly_partitions.get_partition_keys())
-    for stored in landed_sales_files(warehouse):
+    landing = list_landing(warehouse)
+    for stored in landing.unsupported:
+        if seen.get(stored.key) != stored.version:
+            seen[stored.key] = stored.version
+            problems.append(f"{stored.key}: not read (suffix not a sales format: expected .csv, .csv.gz or .parquet)")
+    problems += [f"{key!r}: skipped ({why})" for key, why in landing.unaddressable.items() if key not in seen]
+    seen.update(dict.fromkeys(landing.unaddressable, ""))
+    index, limits = WeekIndex(warehouse), limits_for()
+    for stored in landing.sales:
         if stored.key.startswith(DEMO_PREFIX) or seen.get(stored.key) == stored.version:
             continue
-        seen[stored.key] = stored.version
+        seen[stored.key] = stored.version  # read once, whatever happens below: the cursor always moves on
         try:
-            first, last = sales_file_dates(warehouse, stored)
-        except FileProblem as error:
-            target = quarantine_file(warehouse, stored.key, str(error))
-            problems.append(f"quarantined {stored.key} -> {target}: {error}")
+            request = _request_for(stored, warehouse, index, limits, complete_weeks, problems)
+        except Exception as error:  # noqa: BLE001 - one file (or one storage hiccup) never stops the tick
+            problems.append(f"{stored.key}: not handled ({type(error).__name__}: {str(error)[:200]})")
             continue
-        window = dg.TimeWindow(
-            datetime.combine(first, datetime.min.time(), UTC),
-            datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC),
-        )
-        weeks = [k for k in weekly_partitions.get_partition_keys_in_time_window(window) if k in complete_weeks]
-        if not weeks:
-            problems.append(f"{stored.key}: sales {first} .. {last} fall in no complete week yet; not ingested")
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{stored.key}@{stored.version}",
-                run_config=settings.automated_run_config(),
-                tags={**_range_tags(weeks), "forecast/trigger": "new_sales_file", "forecast/file": stored.key},
-            )
-        )
+        if request is not None:
+            requests.append(request)
+    try:
+        index.save([o for o in landing.sales])
+    except StorageError as error:
+        problems.append(f"the landing index was not saved: {error}")
     for problem in problems:
         context.log.warning(problem)
     cursor = json.dumps(seen, sort_keys=True)
     if requests:
         return dg.SensorResult(run_requests=requests, cursor=cursor)
     return dg.SensorResult(
-        skip_reason=dg.SkipReason("; ".join(problems) or "no new or changed sales file"), cursor=cursor
+        skip_reason=dg.SkipReason("; ".join(problems)[:1000] or "no new or changed sales file"), cursor=cursor
+    )
+
+
+def _request_for(stored, warehouse, index, limits, complete_weeks, problems) -> dg.RunRequest | None:
+    """The run for one new file version, or None (with the reason appended to problems)."""
+    try:
+        parsed = parse_landed(warehouse, stored, limits)
+        if problem := unusable(parsed, limits):
+            raise problem
+    except FileProblem as problem:
+        target = quarantine_file(warehouse, stored, problem.problem)
+        problems.append(f"quarantined {stored.key} -> {target}: {problem}")
+        return None
+    index.record(stored, weeks_of(parsed))
+    if parsed.good.empty:
+        problems.append(f"{stored.key}: no usable row ({len(parsed.bad)} bad row(s)); not ingested")
+        return None
+    first, last = min(parsed.good["data_venda"]), max(parsed.good["data_venda"])
+    window = dg.TimeWindow(  # from the Monday of the first sale: a file starting mid-week still has that week
+        datetime.combine(monday(first), datetime.min.time(), UTC),
+        datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC),
+    )
+    weeks = [k for k in weekly_partitions.get_partition_keys_in_time_window(window) if k in complete_weeks]
+    if not weeks:
+        problems.append(f"{stored.key}: sales {first} .. {last} fall in no complete week yet; not ingested")
+        return None
+    return dg.RunRequest(
+        run_key=f"{stored.key}@{stored.version}",
+        run_config=settings.automated_run_config(),
+        tags={**_range_tags(weeks), "forecast/trigger": "new_sales_file", "forecast/file": stored.key[:200]},
     )
 
 

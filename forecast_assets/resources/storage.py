@@ -51,7 +51,7 @@ class Warehouse(dg.ConfigurableResource):
 
     def uri(self, bucket: str, key: str = "") -> str:
         """The URI Spark reads and writes for `bucket/key`."""
-        key = _safe_key(key)
+        key = safe_key(key)
         if self.is_s3:
             return f"s3a://{bucket}/{key}"
         return f"{self.root_uri.rstrip('/')}/{bucket}/{key}"
@@ -65,7 +65,7 @@ class Warehouse(dg.ConfigurableResource):
 
     # -- small objects ---------------------------------------------------------------------------
     def _path(self, bucket: str, key: str) -> Path:
-        return Path(self.root_uri.removeprefix("file://")) / bucket / _safe_key(key)
+        return Path(self.root_uri.removeprefix("file://")) / bucket / safe_key(key)
 
     def _s3(self):
         if self._client is None:
@@ -123,7 +123,7 @@ class Warehouse(dg.ConfigurableResource):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return self._s3().get_object(Bucket=bucket, Key=_safe_key(key))["Body"].read()
+            return self._s3().get_object(Bucket=bucket, Key=safe_key(key))["Body"].read()
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
@@ -144,7 +144,7 @@ class Warehouse(dg.ConfigurableResource):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._s3().put_object(Bucket=bucket, Key=_safe_key(key), Body=data)
+            self._s3().put_object(Bucket=bucket, Key=safe_key(key), Body=data)
         except (BotoCoreError, ClientError) as error:
             raise self._fail("write", bucket, key, error) from None
 
@@ -185,7 +185,7 @@ class Warehouse(dg.ConfigurableResource):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._s3().delete_object(Bucket=bucket, Key=_safe_key(key))
+            self._s3().delete_object(Bucket=bucket, Key=safe_key(key))
         except (BotoCoreError, ClientError) as error:
             raise self._fail("delete", bucket, key, error) from None
 
@@ -199,13 +199,13 @@ class Warehouse(dg.ConfigurableResource):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._s3().copy_object(Bucket=bucket, Key=_safe_key(new_key), CopySource={"Bucket": bucket, "Key": key})
-            self._s3().delete_object(Bucket=bucket, Key=_safe_key(key))
+            self._s3().copy_object(Bucket=bucket, Key=safe_key(new_key), CopySource={"Bucket": bucket, "Key": key})
+            self._s3().delete_object(Bucket=bucket, Key=safe_key(key))
         except (BotoCoreError, ClientError) as error:
             raise self._fail("move", bucket, key, error) from None
 
 
-def _safe_key(key: str) -> str:
+def safe_key(key: str) -> str:
     """Refuse keys that could address something outside the bucket."""
     parts = key.split("/")
     if key.startswith("/") or any(part in ("..", ".") for part in parts) or "\\" in key or "\x00" in key:

@@ -1,0 +1,335 @@
+"""Row validation: every row of a landed file is either a typed good row or a bad row with its reason.
+
+The original design's `validate_new_data` was an empty stub. Here each file is read on its own (formats.py)
+and each row checked, so every problem names the file, the row (1-based data row; CSV files also give the
+line), the column and what was expected. Names are normalised the same way for CSV and Parquet (see
+`clean_name`). Runs of Spark never see an unchecked row.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from forecast_assets.landing.formats import RawCells, read_cells, undecodable
+from forecast_assets.landing.schema import BAD_ROW_COLUMNS, COLUMNS, TEXT_COLUMNS, Check
+
+ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
+# Zero-width, bidirectional-control and byte-order-mark characters: invisible, yet they make names differ.
+INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Cells that spreadsheets and databases write for "no value".
+NULL_MARKERS = frozenset({"null", "(null)", "n/a", "#n/a", "nan", "none", "-", "--", "(blank)"})
+# A row that sums others is not a sale (an export's last line, a pivot's subtotal).
+TOTAL_MARKERS = frozenset({"total", "totals", "totais", "total geral", "subtotal", "sub-total", "grand total"})
+QUOTE_LIMIT = 60  # characters of a cell quoted in a reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a plausible sales row looks like."""
+
+    first_day: date  # the first weekly partition's first day
+    last_day: date  # today: later dates are in the future
+    max_quantidade: float = 1_000_000
+    max_valor_total: float = 1e9
+    max_text_length: int = 200
+    whole_units: bool = False  # True: a business that sells units only; fractional quantities are bad rows
+
+
+@dataclass
+class ParsedFile:
+    file: str
+    rows: int  # data rows in the file, good and bad
+    good: pd.DataFrame  # COLUMNS typed, plus source_file and source_row
+    bad: pd.DataFrame  # BAD_ROW_COLUMNS, raw values as text
+    notes: list[str] = field(default_factory=list)  # accepted oddities (delimiter, extra columns, encoding)
+
+
+def parse_sales_file(file: str, body: bytes | None, limits: Limits) -> ParsedFile:
+    """Read and validate one landed file (format told by its bytes). Raises FileProblem for a file that
+    cannot be sales at all; any other exception is a bug in a reader and is the caller's to contain."""
+    raw = read_cells(file, body)
+    parsed = _validate(file, raw, limits)
+    if raw.shape_errors:
+        parsed.bad = pd.concat([_frame(raw.shape_errors), parsed.bad], ignore_index=True).sort_values(
+            "row", kind="stable", ignore_index=True
+        )
+        parsed.rows += len(raw.shape_errors)
+    parsed.notes.extend(raw.notes)
+    return parsed
+
+
+# -- names ----------------------------------------------------------------------------------------
+
+
+def clean_name(value: str | None) -> tuple[str | None, str | None]:
+    """A product or category name as one spelling: (name or None when empty, problem or None).
+
+    Unicode NFC (a composed and a decomposed `Café` are one name), zero-width, bidi and BOM characters removed,
+    surrounding whitespace stripped and inner runs of whitespace made one space; `NULL`, `N/A`, `nan`, `None`,
+    `-` and the like are empty; control characters and total lines (`TOTAL`, `Subtotal`) are problems."""
+    if value is None:
+        return None, None
+    text = INVISIBLE.sub("", unicodedata.normalize("NFC", value)).strip()
+    if CONTROL.search(text):
+        return text, "holds a control character (a line break, tab or the like); expected printable text"
+    text = re.sub(r"\s+", " ", text)  # a doubled or no-break space typed by a person
+    if not text or text.casefold() in NULL_MARKERS:
+        return None, None
+    if text.casefold() in TOTAL_MARKERS:
+        return text, "is a total line, not a product; expected sales rows only (totals are computed, not landed)"
+    return text, None
+
+
+# -- validating -----------------------------------------------------------------------------------
+
+
+class _Quoted(NamedTuple):
+    """A reason that quotes each flagged row's value."""
+
+    text: pd.Series
+    what: str
+
+
+def _validate(file: str, raw: RawCells, limits: Limits) -> ParsedFile:
+    cells = raw.cells
+    n = len(cells)
+    problems: list[pd.DataFrame] = []  # one frame per (check, column): position, reason
+
+    def flag(mask, check: Check, column: str, reason: str | _Quoted) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        if isinstance(reason, _Quoted):  # built for the flagged rows only: files can hold millions of rows
+            reason = np.array([f"{_quote(t)} {reason.what}" for t in reason.text.to_numpy()[mask]], dtype=object)
+        problems.append(pd.DataFrame({"pos": np.flatnonzero(mask), "check": check, "column": column, "reason": reason}))
+
+    text = {c: _text(cells[c]) for c in COLUMNS}
+    if not raw.utf8:  # undecodable bytes were kept as lone surrogates
+        for column in COLUMNS:
+            flag(
+                _by_value(text[column], undecodable),
+                Check.COLUMNS_AND_TYPES,
+                column,
+                "holds bytes that are not UTF-8; expected UTF-8 text (save the export as CSV UTF-8)",
+            )
+    names = {}
+    for column in TEXT_COLUMNS:
+        cleaned = _by_value(text[column], clean_name)
+        names[column] = cleaned.map(lambda pair: pair[0])
+        problem = cleaned.map(lambda pair: pair[1])
+        for reason in problem.dropna().unique():
+            flag(problem == reason, Check.VALUES_IN_RANGE, column, _Quoted(text[column], reason))
+        flag(
+            names[column].map(len, na_action="ignore").fillna(0) > limits.max_text_length,
+            Check.VALUES_IN_RANGE,
+            column,
+            f"is longer than {limits.max_text_length} characters; expected a name",
+        )
+    for column in COLUMNS:
+        present = names[column] if column in names else text[column]
+        flag(present.isna(), Check.NO_NULL_KEYS, column, "is empty; expected a value in every row")
+
+    def number(column: str, expected: str, minimum: str, maximum: float) -> pd.Series:
+        """The column as floats (0 where unusable), flagging text, non-finite and out-of-range cells."""
+        values, shown = _numbers(cells[column], text[column]), text[column]
+        flag(
+            shown.notna() & values.isna(),
+            Check.COLUMNS_AND_TYPES,
+            column,
+            _Quoted(shown, f"is not a number; {expected}"),
+        )
+        finite = values.notna() & np.isfinite(values.fillna(0))
+        flag(values.notna() & ~finite, Check.VALUES_IN_RANGE, column, _Quoted(shown, f"is not finite; {expected}"))
+        usable = values.where(finite, 0.0)
+        below = usable <= 0 if column == "quantidade" else usable < 0
+        flag(finite & below, Check.VALUES_IN_RANGE, column, _Quoted(shown, minimum))
+        flag(
+            finite & (usable > maximum),
+            Check.VALUES_IN_RANGE,
+            column,
+            _Quoted(shown, f"is absurd; expected at most {maximum:,.0f}"),
+        )
+        return usable
+
+    q = number(
+        "quantidade",
+        "expected a quantity like 3 or 0.75",
+        "is zero or negative; expected a quantity sold above 0 (returns and cancellations are not sales)",
+        limits.max_quantidade,
+    )
+    if limits.whole_units:
+        flag(
+            q != np.round(q),
+            Check.COLUMNS_AND_TYPES,
+            "quantidade",
+            _Quoted(text["quantidade"], "is not a whole number; expected whole units (raw_sales config whole_units)"),
+        )
+    v = number("valor_total", "expected an amount like 123.45", "is negative; expected >= 0", limits.max_valor_total)
+
+    days = _by_value(cells["data_venda"], as_date)
+    ordinals = _by_value(days, lambda d: None if d is None else d.toordinal()).astype("float64")
+    shown = text["data_venda"]
+    flag(
+        shown.notna() & days.isna(),
+        Check.COLUMNS_AND_TYPES,
+        "data_venda",
+        _Quoted(shown, "is not a date; expected YYYY-MM-DD"),
+    )
+    flag(
+        ordinals < limits.first_day.toordinal(),
+        Check.DATES_IN_PARTITIONS,
+        "data_venda",
+        _Quoted(
+            shown,
+            f"is before the first weekly partition; expected {limits.first_day} or later (set "
+            f"FORECAST_HISTORY_START to an earlier date to keep older sales)",
+        ),
+    )
+    flag(
+        ordinals > limits.last_day.toordinal(),
+        Check.DATES_IN_PARTITIONS,
+        "data_venda",
+        _Quoted(shown, f"is in the future; expected {limits.last_day} (today) or earlier"),
+    )
+
+    source_rows = cells.index.to_numpy()
+    bad_positions = np.unique(np.concatenate([p["pos"].to_numpy() for p in problems])) if problems else []
+    good_mask = np.ones(n, dtype=bool)
+    good_mask[bad_positions] = False
+    good = pd.DataFrame(
+        {
+            "produto": names["produto"][good_mask].to_numpy(dtype=object),
+            "categoria_valor": names["categoria_valor"][good_mask].to_numpy(dtype=object),
+            "quantidade": q[good_mask].to_numpy().astype("float64"),
+            "valor_total": v[good_mask].to_numpy().astype("float64"),
+            "data_venda": days[good_mask].to_numpy(dtype=object),
+            "source_file": file,
+            "source_row": source_rows[good_mask].astype("int64"),
+        }
+    )
+    if not problems:
+        return ParsedFile(file=file, rows=n, good=good, bad=pd.DataFrame(columns=BAD_ROW_COLUMNS))
+    found = pd.concat(problems, ignore_index=True).sort_values(["pos"], kind="stable")
+    found["said"] = found["column"] + " " + found["reason"]
+    grouped = found.groupby("pos", sort=True)
+    first = grouped[["check", "column"]].first()
+    pos = first.index.to_numpy()
+    bad = pd.DataFrame(
+        {
+            "file": file,
+            "row": source_rows[pos],
+            "line": raw.lines[pos] if len(raw.lines) else 0,
+            "check": first["check"].to_numpy(),
+            "column": first["column"].to_numpy(),
+            "reason": grouped["said"].agg("; ".join).to_numpy(),
+            **{c: text[c].iloc[pos].map(printable).to_numpy(dtype=object) for c in COLUMNS},
+        }
+    )
+    return ParsedFile(file=file, rows=n, good=good, bad=bad)
+
+
+def _by_value(column: pd.Series, function) -> pd.Series:
+    """function applied once per distinct value (files repeat names and dates over millions of rows)."""
+    if column.empty:
+        return pd.Series([], index=column.index, dtype=object)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    results = np.empty(len(uniques) + 1, dtype=object)
+    for i, value in enumerate(uniques):
+        results[i] = function(value)
+    results[-1] = function(None)  # -1 (missing) indexes the last slot
+    return pd.Series(results[codes], index=column.index, dtype=object)
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """Each cell as text (None when missing or blank), for messages and the quarantine file."""
+    missing = column.isna().to_numpy()
+    if column.dtype == object:
+        text = column.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+    else:
+        text = column.astype(str)
+    text = text.where(~missing & (text.str.strip() != "").to_numpy(), None)
+    return text.astype(object).where(text.notna(), None)
+
+
+def _numbers(raw: pd.Series, text: pd.Series) -> pd.Series:
+    """Numbers as floats (NaN where the cell is not a number; inf stays inf)."""
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        return raw.astype("float64")
+    stripped = text.str.strip()
+    return pd.to_numeric(stripped.where(~stripped.str.lower().isin(["nan", "-nan", "+nan"]), "x"), errors="coerce")
+
+
+def as_date(value) -> date | None:
+    """A sale date from a typed value or YYYY-MM-DD text (a time, and a zone, after it are ignored: the date
+    as written is the day of the sale). None when it is not a real calendar date."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, date):  # datetime is a date too
+        return value if type(value) is date else value.date()
+    if not isinstance(value, str):
+        return None
+    match = ISO_DATE.match(value.strip())
+    if not match:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:  # 2024-02-30, year 0
+        return None
+
+
+def printable(value: str | None) -> str | None:
+    """Text with undecodable bytes shown as U+FFFD, as messages and quarantine files show it."""
+    return None if value is None else value.encode("utf-8", errors="surrogateescape").decode("utf-8", "replace")
+
+
+def _quote(value: str | None) -> str:
+    shown = printable(value) or ""
+    return repr(shown if len(shown) <= QUOTE_LIMIT else shown[:QUOTE_LIMIT] + f"... ({len(shown)} characters)")
+
+
+def _frame(records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(records, columns=BAD_ROW_COLUMNS)
+    for column in COLUMNS:
+        frame[column] = frame[column].map(printable, na_action="ignore")
+    return frame
+
+
+def message(bad_row) -> str:
+    """One bad row as a sentence naming the file, row (and line), column and what was expected."""
+    where = f"row {bad_row['row']}" + (f" (line {bad_row['line']})" if bad_row["line"] else "")
+    return f"{bad_row['file']} {where}: {bad_row['reason']}"
+
+
+def mark_duplicates(good: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split rows equal in all five columns to an earlier row (files in key order): (kept, duplicates as bad rows)."""
+    if good.empty:
+        return good, pd.DataFrame(columns=BAD_ROW_COLUMNS)
+    repeated = good.duplicated(subset=list(COLUMNS), keep="first").to_numpy()
+    if not repeated.any():
+        return good, pd.DataFrame(columns=BAD_ROW_COLUMNS)
+    grouped = good.groupby(list(COLUMNS), sort=False, dropna=False)
+    first_file = grouped["source_file"].transform("first")
+    first_row = grouped["source_row"].transform("first")
+    dups = good[repeated]
+    bad = pd.DataFrame(
+        {
+            "file": dups["source_file"].to_numpy(),
+            "row": dups["source_row"].to_numpy(),
+            "line": 0,
+            "check": Check.NO_DUPLICATE_ROWS,
+            "column": "*",
+            "reason": (
+                "the row repeats " + first_file[repeated] + " row " + first_row[repeated].astype(str)
+            ).to_numpy(),
+            **{c: dups[c].astype(str).to_numpy(dtype=object) for c in COLUMNS},
+        }
+    )
+    return good[~repeated], bad
