@@ -23,7 +23,7 @@ help:
 	@echo "make smoke  docker-compose.yml's topology natively: Postgres, MinIO, Spark standalone, Dagster"
 	@echo "make minio  a local MinIO server for trying the MinIO storage by hand"
 	@echo "make lint   ruff"
-	@echo "make bench  benchmarks that print figures (retail and marketplace M); make bench-peer: against the original code"
+	@echo "make bench  benchmarks that print figures (retail and marketplace M, ingestion against history); make bench-peer: against the original code"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -76,6 +76,7 @@ clean:
 
 bench: setup
 	$(PY) bench/run_bench.py --sizes M --profiles retail marketplace
+	$(PY) bench/ingestion_bench.py
 
 bench-peer: setup
 	$(PY) bench/run_bench.py --peer
