@@ -501,3 +501,30 @@ def test_the_sensor_keeps_ticking_over_the_corpus(local_defs, tmp_path):
         context = dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"warehouse": warehouse})
         (request,) = new_sales_files(context).run_requests
         assert request.tags["forecast/file"] == "corpus/new.csv"
+
+
+def test_weeks_stored_by_an_older_release_are_read_with_new_ones(local_defs, spark):
+    """An older release stored quantidade as long; a week stored now holds doubles: both load as one frame."""
+    from pyspark.sql import functions as F
+
+    warehouse = resolved(local_defs, "warehouse")
+    warehouse.write_bytes("raw-data", "z/a.csv", text(lines(3, 600)).encode())
+    warehouse.write_bytes("raw-data", "z/b.csv", text(["E700,casa,1.5,2.0,2025-03-11"]).encode())
+    config = {"ops": {"raw_sales": {"config": {"landing_prefix": "z/"}}}}
+    raw_sales = local_defs.get_assets_def("raw_sales")
+    dg.materialize([raw_sales], resources=local_defs.resources, partition_key=WEEK, run_config=config)
+    io_manager = resolved(local_defs, "processed_data_io")
+    manifest = io_manager.read_manifest(dg.AssetKey("raw_sales"))
+    entry = manifest["current"][WEEK]
+    older = spark.read.parquet(warehouse.uri("processed-data", entry["key"]))
+    legacy_key = "raw_sales/v0000/dagster_partition=" + WEEK
+    older.withColumn("quantidade", F.col("quantidade").cast("long")).write.parquet(
+        warehouse.uri("processed-data", legacy_key)
+    )
+    manifest["current"][WEEK] = {k: v for k, v in entry.items() if k != "schema"} | {"key": legacy_key}
+    io_manager._commit(dg.AssetKey("raw_sales"), manifest)
+
+    dg.materialize([raw_sales], resources=local_defs.resources, partition_key="2025-03-10", run_config=config)
+    both = io_manager.load_current(dg.AssetKey("raw_sales"))
+    assert dict(both.dtypes)["quantidade"] == "double"
+    assert sorted(r["quantidade"] for r in both.collect()) == [1.0, 1.5, 2.0, 3.0]

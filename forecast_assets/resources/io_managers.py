@@ -84,17 +84,21 @@ class VersionedIOManager(dg.ConfigurableIOManager):
                     f"{self.warehouse.uri(self.bucket, self._asset_prefix(asset_key))}: materialize it first"
                 )
             entries = [current[UNPARTITIONED]]
-        uris = [self.warehouse.uri(self.bucket, e["key"]) for e in entries if e["key"]]
-        if not uris:  # every requested partition was stored empty
+        entries = [e for e in entries if e["key"]]
+        if not entries:  # every requested partition was stored empty
             raise StorageError(f"the stored partitions of {asset_key.to_user_string()} hold no rows")
-        return self.read_version(context, uris)
+        return self.read_entries(context, entries)
 
     def load_current(self, asset_key: dg.AssetKey) -> Any | None:
         """The asset's current version (every stored partition of a partitioned one), outside of a run."""
         current = self.read_manifest(asset_key)["current"]
         entries = [current[UNPARTITIONED]] if UNPARTITIONED in current else list(current.values())
-        uris = [self.warehouse.uri(self.bucket, e["key"]) for e in entries if e["key"]]
-        return self.read_version(None, uris) if uris else None
+        entries = [e for e in entries if e["key"]]
+        return self.read_entries(None, entries) if entries else None
+
+    def read_entries(self, context: dg.InputContext | None, entries: list[dict]) -> Any:
+        """Read manifest entries (each stored partition, or the one version) as one object."""
+        return self.read_version(context, [self.warehouse.uri(self.bucket, e["key"]) for e in entries])
 
     # -- what differs between formats ------------------------------------------------------------
     def write_version(
@@ -151,8 +155,13 @@ class SparkParquetIOManager(VersionedIOManager):
             # Partition discovery would type the folder names (dates): read them back as the keys they are.
             stored = spark.read.parquet(uri).groupBy(F.col(PARTITION_COLUMN).cast("string").alias("key"))
             counts = {r["key"]: r["count"] for r in stored.count().collect()}
+        schema = obj.schema.simpleString()  # partitions of one schema are read in one scan (read_entries)
         written = {
-            key: {"key": f"{prefix}/{PARTITION_COLUMN}={key}" if counts.get(key) else None, "rows": counts.get(key, 0)}
+            key: {
+                "key": f"{prefix}/{PARTITION_COLUMN}={key}" if counts.get(key) else None,
+                "rows": counts.get(key, 0),
+                "schema": schema,
+            }
             for key in partition_keys
         }
         total = sum(counts.values())
@@ -167,6 +176,27 @@ class SparkParquetIOManager(VersionedIOManager):
 
     def read_version(self, context, uris: list[str]) -> DataFrame:
         return self.pyspark.spark_session.read.parquet(*uris)
+
+    def read_entries(self, context, entries: list[dict]) -> DataFrame:
+        """Partitions written with different column types (an older release stored whole-unit quantities as
+        long, this one as double) cannot be read by one Parquet scan: each schema is read on its own and cast
+        to the newest one."""
+        groups: dict[str, list[dict]] = {}
+        for entry in entries:
+            groups.setdefault(entry.get("schema", ""), []).append(entry)
+        frames = {schema: VersionedIOManager.read_entries(self, context, group) for schema, group in groups.items()}
+        if len(frames) == 1:
+            return next(iter(frames.values()))
+        newest = max(entries, key=lambda e: e.get("version", 0)).get("schema", "")
+        target = frames[newest].schema
+        result = frames[newest]
+        for schema, frame in frames.items():
+            if schema != newest:
+                columns = [
+                    F.col(f.name).cast(f.dataType).alias(f.name) for f in target.fields if f.name in frame.columns
+                ]
+                result = result.unionByName(frame.select(*columns), allowMissingColumns=True)
+        return result
 
 
 class SparkModelIOManager(VersionedIOManager):
