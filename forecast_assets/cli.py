@@ -24,7 +24,6 @@ from forecast_assets import settings
 from forecast_assets.partitions import DEMO_WEEKS, weekly_partitions
 
 UPLOADS_PREFIX = "uploads/"
-SALES_FILE = re.compile(r".*\.(csv|parquet)$", re.IGNORECASE)
 
 
 class DataError(ValueError):
@@ -43,20 +42,21 @@ class LandingPlan:
 
 
 def sales_files(paths: list[str]) -> list[Path]:
-    """Every CSV or Parquet file among `paths` (files, or folders searched recursively)."""
+    """The sales files among `paths`: a file named is read whatever its suffix (its bytes tell the format);
+    folders are searched recursively for the suffixes raw_sales reads (.csv, .csv.gz, .txt, .parquet, ...)."""
+    from forecast_assets.landing.area import READ_SUFFIXES
+
     if not paths:
         raise DataError("DATA is empty: give one or more CSV/Parquet files or folders, e.g. DATA=exports/sales.csv")
     found: list[Path] = []
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and SALES_FILE.fullmatch(p.name))
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(READ_SUFFIXES))
             if not inside:
-                raise DataError(f"{path}: no .csv or .parquet file in this folder")
+                raise DataError(f"{path}: no sales file (.csv, .csv.gz, .txt, .parquet) in this folder")
             found += inside
         elif path.is_file():
-            if not SALES_FILE.fullmatch(path.name):
-                raise DataError(f"{path}: not a .csv or .parquet file")
             found.append(path)
         else:
             raise DataError(f"{path}: no such file or folder")

@@ -84,15 +84,19 @@ def test_plan_finds_the_weeks_and_the_history_start_the_data_needs(tmp_path, mon
     ("make", "expected"),
     [
         (lambda tmp: [str(tmp / "missing.csv")], "missing.csv: no such file or folder"),
-        (lambda tmp: [str(tmp)], "no .csv or .parquet file in this folder"),
+        (lambda tmp: [str(tmp)], "no sales file (.csv, .csv.gz, .txt, .parquet) in this folder"),
         (lambda tmp: [], "DATA is empty"),
         (
             lambda tmp: [str(write_csv(tmp / "orders.csv", pd.DataFrame({"order_id": [1], "price": [2.0]})))],
             "orders.csv: line 1 (the header) lacks column(s) produto",
         ),
         (
-            lambda tmp: [str(tmp / "notes.txt")] if (tmp / "notes.txt").write_text("x") else [],
-            "notes.txt: not a .csv or .parquet file",
+            lambda tmp: [str(tmp / "notes.md")] if (tmp / "notes.md").write_text("x") else [],
+            "notes.md: line 1 (the header) lacks column(s) produto",  # a file named is read whatever its suffix
+        ),
+        (
+            lambda tmp: [str(tmp / "book.xlsx")] if (tmp / "book.xlsx").write_bytes(b"PK\x03\x04junk") else [],
+            "book.xlsx: this is a zip archive",
         ),
     ],
 )
