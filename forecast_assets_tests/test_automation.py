@@ -266,3 +266,25 @@ def test_failure_is_posted_to_the_webhook_with_the_failing_step(webhook_server):
     assert payload["text"].startswith("*ml_pipeline FAILED")
     assert "step write_model" in payload["text"] and "EndpointConnectionError" in payload["text"]
     assert f"/runs/{context.dagster_run.run_id}" in payload["text"]
+
+
+def test_keys_storage_cannot_address_never_stop_a_tick(landing, tmp_path):
+    """A backslash key and a 230-character name, on both backends: the first is skipped and reported, the
+    second (broken) quarantined under a safe name, the good file requested, the cursor saved."""
+    odd, long_name = "exports\\may.csv", "exports/" + "vendas_" + "x" * 220 + ".csv"
+    if landing.is_s3:
+        landing.ensure_bucket("raw-data")
+        landing._s3().put_object(Bucket="raw-data", Key=odd, Body=csv_of("2025-03-03"))
+    else:
+        (tmp_path / "warehouse" / "raw-data" / "exports").mkdir(parents=True)
+        (tmp_path / "warehouse" / "raw-data" / odd).write_bytes(csv_of("2025-03-03"))
+    landing.write_bytes("raw-data", long_name, b"\xd0\xcf\x11\xe0" + bytes(100))
+    landing.write_bytes("raw-data", "exports/good.csv", csv_of("2025-03-10"))
+    result = evaluate(landing, None)
+    assert [r.tags["forecast/file"] for r in result.run_requests] == ["exports/good.csv"]
+    assert "old Excel workbook" in quarantined(landing)[long_name]
+    quarantine = [o.key for o in landing.list_objects("raw-data", "quarantine/files/")]
+    assert all(len(part.encode()) <= 200 for key in quarantine for part in key.split("/"))  # filesystems: 255
+    assert odd in json.loads(result.cursor)
+    again = evaluate(landing, result.cursor)
+    assert not again.run_requests

@@ -420,6 +420,10 @@ def test_the_exporter_corpus_lands_beside_good_files_and_loses_no_good_row(local
 
 def test_a_run_reads_only_the_files_of_its_weeks(local_defs):
     warehouse = resolved(local_defs, "warehouse")
+    warehouse.write_bytes("raw-data", "w/elsewhere.csv", text(lines(1, 320)).encode())
+    elsewhere = {"ops": {"raw_sales": {"config": {"landing_prefix": "w/"}}}}
+    raw_sales = local_defs.get_assets_def("raw_sales")
+    dg.materialize([raw_sales], resources=local_defs.resources, partition_key=WEEK, run_config=elsewhere)
     warehouse.write_bytes("raw-data", "x/this_week.csv", text(lines(2, 300)).encode())
     other = text(["E310,casa,1,2.0,2025-03-12"]).encode()
     warehouse.write_bytes("raw-data", "x/next_week.csv", other)
@@ -444,6 +448,7 @@ def test_a_run_reads_only_the_files_of_its_weeks(local_defs):
         [local_defs.get_assets_def("raw_sales")], resources=local_defs.resources, partition_key=WEEK, run_config=config
     )
     assert second.success and not quarantined(warehouse)
+    assert '"w/elsewhere.csv"' in warehouse.read_bytes("raw-data", INDEX_KEY).decode()  # other prefixes kept
     warehouse.delete("raw-data", INDEX_KEY)  # without the index every file is read again, and the spoilt one is found
     third = dg.materialize(
         [local_defs.get_assets_def("raw_sales")], resources=local_defs.resources, partition_key=WEEK, run_config=config
@@ -528,3 +533,36 @@ def test_weeks_stored_by_an_older_release_are_read_with_new_ones(local_defs, spa
     both = io_manager.load_current(dg.AssetKey("raw_sales"))
     assert dict(both.dtypes)["quantidade"] == "double"
     assert sorted(r["quantidade"] for r in both.collect()) == [1.0, 1.5, 2.0, 3.0]
+
+
+def test_a_reader_failing_in_an_unforeseen_way_stops_only_its_file(local_defs, monkeypatch):
+    """Fault injection: the reader raises something no rule foresaw for one file; that file is quarantined
+    with the error, the good file beside it is stored, and the sensor's tick over the same files succeeds."""
+    from forecast_assets.landing import validation
+
+    real = validation.read_cells
+
+    def flaky(file, body):
+        if file.endswith("cursed.csv"):
+            raise RuntimeError("an exporter nobody has seen")
+        return real(file, body)
+
+    monkeypatch.setattr(validation, "read_cells", flaky)
+    warehouse = resolved(local_defs, "warehouse")
+    warehouse.write_bytes("raw-data", "v/cursed.csv", text(lines(2, 800)).encode())
+    warehouse.write_bytes("raw-data", "v/fine.csv", text(lines(2, 810)).encode())
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, cursor=None, resources={"warehouse": warehouse})
+        tick = new_sales_files(context)
+    assert [r.tags["forecast/file"] for r in tick.run_requests] == ["v/fine.csv"] and tick.cursor
+    assert "could not be read (RuntimeError: an exporter nobody has seen)" in quarantined(warehouse)["v/cursed.csv"]
+    warehouse.write_bytes("raw-data", "v/cursed2.csv", text(lines(2, 820)).encode().replace(b"E82", b"E83"))
+    monkeypatch.setattr(validation, "read_cells", lambda f, b: flaky(f.replace("2.csv", ".csv"), b))
+    result = dg.materialize(
+        [local_defs.get_assets_def("raw_sales")],
+        resources=local_defs.resources,
+        partition_key=WEEK,
+        run_config={"ops": {"raw_sales": {"config": {"landing_prefix": "v/"}}}},
+    )
+    assert result.success and len(stored_week(local_defs)) == 2
+    assert "v/cursed2.csv" in quarantined(warehouse)

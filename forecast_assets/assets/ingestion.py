@@ -222,7 +222,13 @@ def empty_weeks_description(empty: list[str], mode: str) -> str:
 
 
 def validate_landing(
-    warehouse: Warehouse, files: list, limits: Limits, partition_keys: list[str], start: date, end: date
+    warehouse: Warehouse,
+    files: list,
+    limits: Limits,
+    partition_keys: list[str],
+    start: date,
+    end: date,
+    prefix: str = "",
 ) -> LandingReport:
     """Read and validate the landed files that hold rows of the weeks [start, end); the week index tells
     which those are without reading the others (a file version not in it yet is read once and indexed).
@@ -246,7 +252,7 @@ def validate_landing(
         index.record(stored, weeks)
         if window.intersection(weeks):
             parsed.append(result)
-    index.save([f for f in files if f.key not in rejected])
+    index.save([f for f in files if f.key not in rejected], prefix)
 
     good_all = pd.concat([p.good for p in parsed], ignore_index=True) if parsed else _empty_good()
     good_all, duplicates_all = mark_duplicates(good_all)
@@ -410,7 +416,9 @@ def raw_sales(
     for line in not_read:
         context.log.warning(line)
 
-    report = validate_landing(warehouse, landing.sales, limits_for(config), context.partition_keys, start, end)
+    report = validate_landing(
+        warehouse, landing.sales, limits_for(config), context.partition_keys, start, end, config.landing_prefix
+    )
     moved = quarantine_rejected(warehouse, report, context.log)
     for key, notes in report.notes.items():
         context.log.info(f"{key}: {'; '.join(notes)}")

@@ -61,7 +61,8 @@ def list_landing(warehouse: Warehouse, prefix: str = "") -> Landing:
     landing = Landing(sales=[])
     for stored in warehouse.list_objects(LANDING_BUCKET):
         if stored.key.startswith(INTERNAL_PREFIXES):
-            landing.user_files += stored.key.startswith(QUARANTINE_FILES) and not stored.key.endswith(".reason.txt")
+            quarantined = stored.key.startswith(QUARANTINE_PREFIX) and not stored.key.startswith(QUARANTINE_ROWS)
+            landing.user_files += quarantined and not stored.key.endswith(".reason.txt")
             continue
         if not stored.key.startswith(DEMO_PREFIX):
             landing.user_files += 1
@@ -86,21 +87,9 @@ def safe_prefix(prefix: str) -> str:
 
 
 def parse_landed(warehouse: Warehouse, stored: StoredObject, limits: Limits) -> ParsedFile:
-    """One landed file, read and validated. Raises FileProblem, whatever went wrong with this file alone (a
-    reader's unexpected exception included), so that one file can never stop the others."""
-    body = warehouse.read_bytes(LANDING_BUCKET, stored.key)  # a storage failure is not the file's: it propagates
-    try:
-        return parse_sales_file(stored.key, body, limits)
-    except FileProblem:
-        raise
-    except (MemoryError, KeyboardInterrupt):
-        raise
-    except Exception as error:  # noqa: BLE001 - a reader's unforeseen failure must not stop the other files
-        raise FileProblem(
-            stored.key,
-            f"could not be read ({type(error).__name__}: {str(error)[:200]}); expected a CSV or Parquet sales "
-            "export (this is worth a bug report with the file)",
-        ) from error
+    """One landed file, read and validated (FileProblem when it cannot be sales; a storage failure is not
+    the file's and propagates)."""
+    return parse_sales_file(stored.key, warehouse.read_bytes(LANDING_BUCKET, stored.key), limits)
 
 
 def unusable(parsed: ParsedFile, limits: Limits) -> FileProblem | None:
@@ -188,10 +177,10 @@ class WeekIndex:
         self.entries[stored.key] = {"version": stored.version, "weeks": weeks}
         self.changed = True
 
-    def save(self, present: list[StoredObject]) -> None:
-        """Write the index back, without the files no longer present."""
+    def save(self, present: list[StoredObject], prefix: str = "") -> None:
+        """Write the index back, without the files under `prefix` that are no longer present."""
         keys = {o.key for o in present}
-        kept = {k: v for k, v in self.entries.items() if k in keys}
+        kept = {k: v for k, v in self.entries.items() if k in keys or not k.startswith(prefix)}
         if self.changed or len(kept) != len(self.entries):
             body = json.dumps({"format": 1, "files": kept}, sort_keys=True).encode()
             self.warehouse.write_bytes(LANDING_BUCKET, INDEX_KEY, body)

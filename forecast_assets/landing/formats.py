@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast_assets.landing.schema import COLUMNS, Check, FileProblem
+from forecast_assets.landing.schema import COLUMNS, ISO_DATE, Check, FileProblem
 
 DELIMITERS = (",", ";", "\t", "|")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -110,10 +110,14 @@ def _refuse_other_formats(file: str, body: bytes) -> None:
         raise FileProblem(file, "this is an old Excel workbook (.xls); expected CSV or Parquet: export it as CSV UTF-8")
     if head.startswith(b"%PDF"):
         raise FileProblem(file, "this is a PDF document; expected a CSV or Parquet export of the sales")
-    if body.lstrip()[:1] == b"<":
+    if body[:1024].lstrip()[:1] == b"<":
         raise FileProblem(file, "this is an HTML or XML document; expected CSV or Parquet: export the sheet as CSV")
     if not any(body.startswith(bom) for bom, _, _ in BOMS) and b"\x00" in body[:4096]:
-        raise FileProblem(file, "this is a binary file (it holds NUL bytes); expected CSV text or Parquet")
+        raise FileProblem(
+            file,
+            "this is a binary file (it holds NUL bytes; UTF-16 text needs its byte-order mark); expected CSV text "
+            "or Parquet",
+        )
 
 
 def _decode(body: bytes) -> tuple[str, str | None, bool]:
@@ -265,8 +269,6 @@ def _header(line: str, delimiter: str | None) -> tuple[list[str], str]:
 
 
 def _looks_like_data(cell: str) -> bool:
-    from forecast_assets.landing.validation import ISO_DATE
-
     return bool(ISO_DATE.match(cell)) or cell.replace(".", "", 1).lstrip("-").isdigit()
 
 

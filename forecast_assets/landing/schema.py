@@ -1,11 +1,14 @@
 """The sales schema, the checks every landed row is held to, and the problem that refuses a whole file."""
 
+import re
 from enum import StrEnum
 
 from pyspark.sql import types as T
 
 COLUMNS = ("produto", "categoria_valor", "quantidade", "valor_total", "data_venda")
 TEXT_COLUMNS = ("produto", "categoria_valor")
+# A sale date: YYYY-MM-DD, optionally with a time and a zone after it (the date as written counts).
+ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 SALES_SCHEMA = T.StructType(
     [
         T.StructField("produto", T.StringType()),

@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from forecast_assets.landing.formats import RawCells, read_cells, undecodable
-from forecast_assets.landing.schema import BAD_ROW_COLUMNS, COLUMNS, TEXT_COLUMNS, Check
+from forecast_assets.landing.schema import BAD_ROW_COLUMNS, COLUMNS, ISO_DATE, TEXT_COLUMNS, Check, FileProblem
 
-ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 # Zero-width, bidirectional-control and byte-order-mark characters: invisible, yet they make names differ.
 INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -52,7 +51,21 @@ class ParsedFile:
 
 def parse_sales_file(file: str, body: bytes | None, limits: Limits) -> ParsedFile:
     """Read and validate one landed file (format told by its bytes). Raises FileProblem for a file that
-    cannot be sales at all; any other exception is a bug in a reader and is the caller's to contain."""
+    cannot be sales at all, whatever went wrong with it (a reader's unforeseen exception included), so that
+    one file can never stop the others."""
+    try:
+        return _parse(file, body, limits)
+    except (FileProblem, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 - contained: this file is refused, the others go on
+        raise FileProblem(
+            file,
+            f"could not be read ({type(error).__name__}: {str(error)[:200]}); expected a CSV or Parquet sales "
+            "export (this is worth a bug report with the file)",
+        ) from error
+
+
+def _parse(file: str, body: bytes | None, limits: Limits) -> ParsedFile:
     raw = read_cells(file, body)
     parsed = _validate(file, raw, limits)
     if raw.shape_errors:
