@@ -6,6 +6,7 @@ from forecast_assets.assets.checks import DOWNSTREAM_CHECKS
 from forecast_assets.assets.evaluation import best_model_beats_baselines, model_comparison, production_model
 from forecast_assets.assets.features import features
 from forecast_assets.assets.ingestion import raw_sales
+from forecast_assets.assets.lifecycle import rollback_production_model
 from forecast_assets.assets.monitoring import drift_score, sales_forecast
 from forecast_assets.assets.training import candidate_assets
 from forecast_assets.automation.schedules import weekly_retraining
@@ -23,7 +24,7 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=CHECKS,
-        jobs=[ml_pipeline],
+        jobs=[ml_pipeline, rollback_production_model],
         schedules=[weekly_retraining],
         sensors=SENSORS,
         resources=build_resources(),

@@ -36,6 +36,37 @@ def test_an_exact_baseline_cannot_be_beaten():
     assert not gate["passed"] and math.isnan(gate["ratio_to_best_baseline"])
 
 
+CHAMPION = {"model": "random_forest", "version": 3, "key": "production_model/v0003"}
+
+
+@pytest.mark.parametrize(
+    ("model", "champion", "margin", "passed", "decided_by"),
+    [
+        (90.0, 95.0, 0.0, True, "both"),  # beats the baseline and the champion
+        (95.0, 95.0, 0.0, True, "both"),  # as good as the champion: enough with no margin
+        (95.0, 95.0, 0.01, False, "champion"),  # ... but not 1% better
+        (96.0, 90.0, 0.0, False, "champion"),  # beats the baseline by 4%, loses to the champion
+        (99.0, 90.0, 0.0, False, "baselines"),  # loses to the baseline first
+    ],
+)
+def test_the_champion_is_a_second_bar(model, champion, margin, passed, decided_by):
+    values = scores({"a": model, "champion": champion}, {"zero": 100.0})
+    gate = promotion_gate(values, ["a"], "rmse", 0.02, CHAMPION, margin)
+    assert (gate["passed"], gate["decided_by"]) == (passed, decided_by)
+    assert gate["ratio_to_champion"] == pytest.approx(model / champion)
+    if decided_by == "champion":
+        assert "below the best baseline, zero, but not at least" in gate["description"]
+        assert "the champion, random_forest (version 3, rmse" in gate["description"]
+        assert gate["description"].endswith("the champion keeps serving")
+    if passed:
+        assert "below the champion, random_forest (version 3" in gate["description"]
+
+
+def test_without_a_champion_only_the_baselines_count():
+    gate = promotion_gate(scores({"a": 90.0}, {"zero": 100.0}), ["a"], "rmse", 0.02)
+    assert gate["passed"] and gate["champion"] is None and math.isnan(gate["ratio_to_champion"])
+
+
 def test_metrics_per_origin_and_horizon():
     frame = pd.DataFrame(
         {

@@ -1,6 +1,7 @@
 """Evaluation: every candidate and the baselines on the time-ordered holdout origins; promotion of the best."""
 
 import math
+from datetime import UTC, datetime
 from typing import Literal
 
 import dagster as dg
@@ -12,9 +13,19 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets import plots
 from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, TRAIN
+from forecast_assets.assets.lifecycle import (
+    PRODUCTION,
+    append_ledger,
+    code_version,
+    ledger_table,
+    read_ledger,
+    run_context,
+)
 from forecast_assets.assets.training import CANDIDATES, best_params
-from forecast_assets.ml.features import BaselineForecaster, LevelRescaler
+from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
 from forecast_assets.ml.metrics import evaluate_forecasts
+from forecast_assets.resources.io_managers import UNPARTITIONED
+from forecast_assets.resources.storage import StorageError
 
 # Baselines, scored on the same holdout rows: each is a feature column known at the origin (see
 # ml/features.py), or zero. Zero is strong on absolute error for series that mostly do not sell.
@@ -44,6 +55,13 @@ class EvaluationConfig(dg.Config):
         description="the best candidate must score at least this fraction below the best baseline on the gate "
         "metric to be promoted (0.02: 2% better)",
     )
+    champion_min_improvement: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="and at least this fraction below the production model that serves (the champion), re-scored "
+        "on this run's holdout; 0: at least as good",
+    )
 
 
 def _model_name(asset_name: str) -> str:
@@ -56,45 +74,85 @@ def _training_seconds(context: dg.AssetExecutionContext, asset_name: str) -> flo
     return None if entry is None else entry.value
 
 
-def promotion_gate(scores: dict[str, dict], models: list[str], metric: str, min_improvement: float) -> dict:
-    """The best candidate against the best baseline on `metric` (mean over origins): promoted only when it is
-    at least `min_improvement` below it."""
+def promotion_gate(
+    scores: dict[str, dict],
+    models: list[str],
+    metric: str,
+    min_improvement: float,
+    champion: dict | None = None,
+    champion_min_improvement: float = 0.0,
+) -> dict:
+    """The best candidate against the best baseline and against the champion (the production model that
+    serves, re-scored on the same rows: `champion` holds its name and version, `scores["champion"]` its
+    scores) on `metric`, the mean over origins. Promoted only when at least `min_improvement` below the best
+    baseline and `champion_min_improvement` below the champion."""
     baselines = [name for name in BASELINES if math.isfinite(scores[name]["origin_mean"][metric])]
     best = min(models, key=lambda name: _or_inf(scores[name]["origin_mean"][metric]))
     best_baseline = min(baselines, key=lambda name: scores[name]["origin_mean"][metric]) if baselines else None
     value = scores[best]["origin_mean"][metric]
     baseline_value = scores[best_baseline]["origin_mean"][metric] if best_baseline else float("nan")
     ratio = value / baseline_value if baseline_value and math.isfinite(baseline_value) else float("nan")
-    passed = math.isfinite(ratio) and ratio <= 1.0 - min_improvement
-    verdict = (
-        f"{best} ({metric} {value:.4f}) is {1 - ratio:.1%} below the best baseline, {best_baseline} "
-        f"({metric} {baseline_value:.4f}); at least {min_improvement:.1%} was required"
+    beats_baselines = math.isfinite(ratio) and ratio <= 1.0 - min_improvement
+    champion_value = scores["champion"]["origin_mean"][metric] if champion else float("nan")
+    champion_ratio = value / champion_value if champion_value and math.isfinite(champion_value) else float("nan")
+    beats_champion = champion is None or (
+        math.isfinite(champion_ratio) and champion_ratio <= 1.0 - champion_min_improvement
     )
-    if not passed:
+    passed = beats_baselines and beats_champion
+    named = (
+        f"the champion, {champion['model']} (version {champion['version']}, {metric} {champion_value:.4f})"
+        if champion
+        else ""
+    )
+    if passed:
+        verdict = (
+            f"{best} ({metric} {value:.4f}) is {1 - ratio:.1%} below the best baseline, {best_baseline} "
+            f"({metric} {baseline_value:.4f}); at least {min_improvement:.1%} was required"
+        )
+        if champion:
+            verdict += (
+                f", and {1 - champion_ratio:.1%} below {named}; at least {champion_min_improvement:.1%} was required"
+            )
+    elif not beats_baselines:
         verdict = (
             f"not promoted: the best candidate, {best} ({metric} {value:.4f}), is not at least "
             f"{min_improvement:.1%} below the best baseline, {best_baseline} ({metric} {baseline_value:.4f}; "
             f"ratio {ratio:.3f}); the previous production model stays"
         )
+    else:
+        verdict = (
+            f"not promoted: the best candidate, {best} ({metric} {value:.4f}), is {1 - ratio:.1%} below the best "
+            f"baseline, {best_baseline}, but not at least {champion_min_improvement:.1%} below {named} (ratio "
+            f"{champion_ratio:.3f}); the champion keeps serving"
+        )
     return {
         "metric": metric,
         "min_improvement": min_improvement,
+        "champion_min_improvement": champion_min_improvement,
         "best_model": best,
         "best_model_value": value,
         "best_baseline": best_baseline,
         "best_baseline_value": baseline_value,
         "ratio_to_best_baseline": ratio,
+        "beats_baselines": beats_baselines,
+        "champion": champion,
+        "champion_value": champion_value,
+        "ratio_to_champion": champion_ratio,
+        "beats_champion": beats_champion,
+        "decided_by": "both" if passed else ("baselines" if not beats_baselines else "champion"),
         "passed": passed,
         "description": verdict,
     }
 
 
 def served_entry(report: dict) -> tuple[str, dict]:
-    """What a model_comparison report promotes: the best candidate when the gate passed, else the best baseline
-    (promoted only on a first run), with its report entry."""
+    """What serves after a model_comparison report: the best candidate when the gate passed, else the champion
+    (it keeps serving), else the best baseline (a first run), with its report entry."""
     gate = report["gate"]
     if gate["passed"]:
         return gate["best_model"], report["models"][gate["best_model"]]
+    if report.get("champion"):
+        return report["champion"]["model"], report["champion"]
     return gate["best_baseline"], report["baselines"][gate["best_baseline"]]
 
 
@@ -102,14 +160,63 @@ def _or_inf(value: float) -> float:
     return value if math.isfinite(value) else math.inf
 
 
+def load_champion(context) -> tuple[PipelineModel, dict] | tuple[None, None]:
+    """The production model that serves (the champion) and what the ledger knows of it, or (None, None)."""
+    io_manager = context.resources.ml_models_io
+    current = io_manager.read_manifest(PRODUCTION)["current"].get(UNPARTITIONED)
+    if current is None:
+        return None, None
+    known = next(
+        (
+            e
+            for e in reversed(read_ledger(context.resources.warehouse, context.instance))
+            if e.get("key") == current["key"]
+        ),
+        {},
+    )
+    info = {
+        "model": known.get("model") or "production_model",
+        "kind": known.get("kind") or "model",
+        "version": current["version"],
+        "key": current["key"],
+    }
+    return io_manager.load_key(current["key"]), info
+
+
+def champion_predictions(
+    champion: PipelineModel, windows: SalesWindowFeatures, holdout: DataFrame, raw_sales: DataFrame
+) -> DataFrame:
+    """The champion's forecasts for the holdout rows (KEY_COLUMNS + `champion`), through its own fitted stages.
+    When its window step has this run's parameters, the window columns of the holdout rows are exactly what
+    it would compute, so only its later stages (its indexers, scaler, regressor) run; otherwise it reads the
+    raw sales whole, as it would in production."""
+    theirs = champion.stages[0]
+    same = type(theirs) is type(windows) and all(
+        theirs.getOrDefault(p.name) == windows.getOrDefault(p.name) for p in windows.params
+    )
+    if same:
+        rows = holdout.drop("produto_idx", "categoria_idx", "features")
+        scored = PipelineModel(stages=champion.stages[1:]).transform(rows)
+    else:
+        origins = [r[0] for r in holdout.select("origin_date").distinct().collect()]
+        scored = champion.transform(raw_sales).filter(F.col("origin_date").isin(*origins) & F.col("complete"))
+    return scored.select(*KEY_COLUMNS, F.col("prediction").alias("champion"))
+
+
 @dg.asset(
     group_name="evaluation",
     io_manager_key="ml_experiments_io",
     kinds={"spark", "json"},
-    ins={"feature_dataset": dg.AssetIn(), **CANDIDATE_INS},
+    ins={"feature_dataset": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), "raw_sales": dg.AssetIn(), **CANDIDATE_INS},
+    required_resource_keys={"ml_models_io", "warehouse"},
 )
 def model_comparison(
-    context: dg.AssetExecutionContext, config: EvaluationConfig, feature_dataset: DataFrame, **candidates
+    context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
+    feature_dataset: DataFrame,
+    feature_pipeline: PipelineModel,
+    raw_sales: DataFrame,
+    **candidates,
 ) -> dg.Output[dict]:
     """The three candidates and the baselines (naive, seasonal naive, 7- and 28-day moving averages, same-weekday
     means over 4 and 8 weeks, zero) scored on the holdout split of `feature_dataset`: the last K weekly origins,
@@ -117,23 +224,47 @@ def model_comparison(
     per horizon; each model's ratio to the best baseline; the promotion gate's verdict; best params, feature
     importances and training time. Stored as JSON in ml-experiments; the UI shows the table and plots."""
     holdout = feature_dataset.filter(F.col("split") == HOLDOUT)
+    champion_model, champion, champion_error = None, None, None
+    try:
+        champion_model, champion = load_champion(context)
+    except StorageError as error:
+        champion_error = f"the production model that serves could not be loaded: {error}"
+    if champion_model is not None:
+        holdout = holdout.join(
+            champion_predictions(champion_model, feature_pipeline.stages[0], holdout, raw_sales), KEY_COLUMNS, "left"
+        )
     for asset_name, model in candidates.items():
         name = _model_name(asset_name)
         relative = model.copy().setPredictionCol(f"{name}_relative").transform(holdout)
         holdout = LevelRescaler(inputCol=f"{name}_relative", outputCol=name).transform(relative)
     models = [_model_name(name) for name in candidates]
     columns = sorted({c for c in BASELINES.values() if c})
-    frame = holdout.select("produto", "origin_date", "horizon", "forecast_date", "target", *columns, *models).toPandas()
+    scored = [*models, *(["champion"] if champion else [])]
+    frame = holdout.select("produto", "origin_date", "horizon", "forecast_date", "target", *columns, *scored).toPandas()
     for baseline, column in BASELINES.items():
         frame[baseline] = frame[column] if column else 0.0
+    if champion and frame["champion"].isna().any():
+        champion_error = (
+            f"the champion, {champion['model']} (version {champion['version']}), forecasts only "
+            f"{int(frame['champion'].notna().sum())} of {len(frame)} holdout rows (another horizon?): not comparable"
+        )
+        champion = None
+    if champion_error:
+        context.log.warning(champion_error)
     scale = (
         feature_dataset.filter((F.col("split") == TRAIN) & (F.col("horizon") <= 7))
         .agg(F.avg(F.abs(F.col("target") - F.col("seasonal_naive"))))
         .first()[0]
     )
 
-    scores = {name: evaluate_forecasts(frame, name, scale) for name in models + list(BASELINES)}
-    gate = promotion_gate(scores, models, config.gate_metric, config.min_improvement)
+    scores = {
+        name: evaluate_forecasts(frame, name, scale)
+        for name in [*models, *BASELINES, *(["champion"] if champion else [])]
+    }
+    gate = promotion_gate(
+        scores, models, config.gate_metric, config.min_improvement, champion, config.champion_min_improvement
+    )
+    gate["champion_error"] = champion_error
     for entry in scores.values():
         base = gate["best_baseline_value"]
         entry["ratio_to_best_baseline"] = entry["origin_mean"][config.gate_metric] / base if base else float("nan")
@@ -178,6 +309,7 @@ def model_comparison(
             for c in CANDIDATES
         },
         "baselines": {name: {**scores[name], "column": column} for name, column in BASELINES.items()},
+        "champion": {**champion, **scores["champion"]} if champion else None,
     }
 
     table = metrics_table(scores, config.gate_metric)
@@ -186,13 +318,14 @@ def model_comparison(
     ).T
     table.attrs["models"] = models
     sections = [
-        f"**{'Promoted' if gate['passed'] else 'Not promoted'}: {gate['description']}.**",
+        f"**{'Promoted' if gate['passed'] else 'Not promoted'}: {gate['description']}.**"
+        + (f" ({champion_error})" if champion_error else ""),
         f"Holdout: {len(origins)} weekly origins ({', '.join(origins)}), each forecasting "
         f"{report['holdout']['horizon_days']} days; metrics are means over origins (± their standard deviation).",
         table.round(4).to_markdown(),
         f"{config.gate_metric} per horizon (days ahead):\n\n" + per_horizon.round(4).to_markdown(),
         plots.metric_bars(table),
-        plots.predicted_vs_actual(frame, [*models, gate["best_baseline"] or "zero"]),
+        plots.predicted_vs_actual(frame, [*scored, gate["best_baseline"] or "zero"]),
         plots.residual_histograms(frame, [*models, gate["best_baseline"] or "zero"]),
     ]
     if importances:
@@ -206,6 +339,10 @@ def model_comparison(
             "best_baseline": gate["best_baseline"] or "none",
             f"best_baseline_{config.gate_metric}": gate["best_baseline_value"],
             "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
+            "champion": f"{champion['model']} (version {champion['version']})" if champion else "none",
+            f"champion_{config.gate_metric}": gate["champion_value"],
+            "ratio_to_champion": gate["ratio_to_champion"],
+            "decided_by": gate["decided_by"],
             "holdout_rows": len(frame),
             "holdout_origins": len(origins),
             "metrics": dg.MetadataValue.table(
@@ -242,13 +379,16 @@ def _json_float(value: float) -> float | None:
 
 @dg.asset_check(asset=model_comparison, name=GATE_CHECK, blocking=True, required_resource_keys={"ml_models_io"})
 def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_comparison: dict) -> dg.AssetCheckResult:
-    """Promotion gate: the best candidate must beat the best of the baselines on the gate metric (mean over
-    the holdout origins) by at least the configured minimum improvement. When it fails, `production_model`
-    is not updated and the previous production model keeps serving; when there is no production model yet,
-    the best baseline is promoted instead (a warning), so that a first run still forecasts."""
+    """Promotion gate: the best candidate must beat the best of the baselines by at least `min_improvement`
+    and the champion (the production model that serves, re-scored on the same holdout) by at least
+    `champion_min_improvement`, on the gate metric (mean over the holdout origins). A refused candidate is a
+    warning while something can serve: the champion keeps serving, or, with no production model yet, the
+    best baseline is promoted so that a first run still forecasts. It blocks (an error) only when a production
+    model is stored but could not be re-scored, and the candidate did not beat the baselines."""
     gate = model_comparison["gate"]
     # What the warehouse holds decides, not this instance's event log (a fresh DAGSTER_HOME on an old warehouse).
-    first = not context.resources.ml_models_io.read_manifest(dg.AssetKey("production_model"))["current"]
+    first = not context.resources.ml_models_io.read_manifest(PRODUCTION)["current"]
+    champion = model_comparison.get("champion")
     description = gate["description"]
     if not gate["passed"] and first:
         description = description.replace(
@@ -256,19 +396,33 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
             f"there is no production model yet, so the best baseline, {gate['best_baseline']}, is promoted until a "
             "candidate beats it",
         )
+    elif not gate["passed"] and champion:
+        description = description.replace(
+            "the previous production model stays",
+            f"the champion, {champion['model']} (version {champion['version']}), keeps serving",
+        )
+    if gate.get("champion_error"):
+        description += f" ({gate['champion_error']})"
+    serves = gate["best_model"] if gate["passed"] else champion["model"] if champion else gate["best_baseline"]
     return dg.AssetCheckResult(
         passed=bool(gate["passed"]),
-        severity=dg.AssetCheckSeverity.WARN if first else dg.AssetCheckSeverity.ERROR,
+        severity=dg.AssetCheckSeverity.WARN if first or champion else dg.AssetCheckSeverity.ERROR,
         description=description,
         metadata={
             "best_model": gate["best_model"],
             "best_baseline": gate["best_baseline"] or "none",
+            "champion": f"{champion['model']} (version {champion['version']})" if champion else "none",
+            "decided_by": gate["decided_by"],
             "metric": gate["metric"],
             "best_model_value": gate["best_model_value"],
             "best_baseline_value": gate["best_baseline_value"],
+            "champion_value": gate["champion_value"],
             "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
+            "ratio_to_champion": gate["ratio_to_champion"],
             "min_improvement": gate["min_improvement"],
+            "champion_min_improvement": gate["champion_min_improvement"],
             "promotes": gate["best_model"] if gate["passed"] else (gate["best_baseline"] if first else "nothing"),
+            "serves": serves if (gate["passed"] or first or champion) else "the stored production model (blocked)",
         },
     )
 
@@ -278,29 +432,74 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
     io_manager_key="ml_models_io",
     kinds={"spark"},
     ins={"model_comparison": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), **CANDIDATE_INS},
+    required_resource_keys={"ml_models_io", "warehouse"},
 )
 def production_model(
     context: dg.AssetExecutionContext, model_comparison: dict, feature_pipeline: PipelineModel, **candidates
-) -> dg.Output[PipelineModel]:
-    """The model in production: the fitted feature pipeline followed by the candidate with the best gate
-    metric over the holdout origins, as one PipelineModel from raw sales rows to H-day forecasts. Promoted only
-    when the blocking check `best_model_beats_baselines` passes; on a first run whose candidates lose, the
-    best baseline (as a BaselineForecaster stage) is promoted instead. Every promotion is a new version."""
+):
+    """The model that serves: the fitted feature pipeline followed by a regressor (or a baseline), as one
+    PipelineModel from raw sales rows to H-day forecasts. Each run leaves a version: the best candidate when
+    the gate `best_model_beats_baselines` promotes it; else the champion, served again (the new version points
+    at its stored folder: nothing is copied); on a first run whose candidates lose, the best baseline (a
+    BaselineForecaster stage). Every promotion and refusal is appended to the ledger in
+    ml-experiments/ledger/production_model.json, shown here as a table."""
     gate = model_comparison["gate"]
     served, entry = served_entry(model_comparison)
+    champion = model_comparison.get("champion")
     if gate["passed"]:
-        last_stages = [
-            candidates[f"{served}_model"].copy().setPredictionCol("relative_prediction"),
-            LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
-        ]
+        model = PipelineModel(
+            stages=[
+                *feature_pipeline.stages,
+                candidates[f"{served}_model"].copy().setPredictionCol("relative_prediction"),
+                LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
+            ]
+        )
+        event, kind, params = "promotion", "model", entry.get("best_params")
+    elif champion:
+        model = context.resources.ml_models_io.load_key(champion["key"])
+        event, kind, params = "refusal", champion["kind"], None
+        context.log.info(f"the champion, {served} (version {champion['version']}), keeps serving")
     else:
-        last_stages = [BaselineForecaster(column=entry["column"] or "")]
+        model = PipelineModel(stages=[*feature_pipeline.stages, BaselineForecaster(column=entry["column"] or "")])
+        event, kind, params = "first_baseline", "baseline", {"column": entry.get("column")}
         context.log.warning(f"no candidate beats the baselines: serving the best baseline, {served}")
-    return dg.Output(
-        PipelineModel(stages=[*feature_pipeline.stages, *last_stages]),
+    warehouse = context.resources.warehouse
+    entries = read_ledger(warehouse, context.instance)
+    manifest = context.resources.ml_models_io.read_manifest(PRODUCTION)
+    version = manifest["last_version"] + 1  # the version the IO manager is about to write
+    metric = gate["metric"]
+    ledger_entry = {
+        "event": event,
+        "version": version,
+        "key": champion["key"] if event == "refusal" else f"production_model/v{version:04d}",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **run_context(context.run),
+        "code_version": code_version(),
+        "data": {
+            "sales_range": model_comparison["feature_dataset"].get("sales_range"),
+            "holdout": model_comparison["holdout"]["origins"],
+        },
+        "model": served,
+        "kind": kind,
+        "params": params if params is not None else (champion or {}).get("params"),
+        "metric": metric,
+        "value": entry["origin_mean"][metric],
+        "challenger": {"model": gate["best_model"], "value": gate["best_model_value"]},
+        "best_baseline": {"model": gate["best_baseline"], "value": gate["best_baseline_value"]},
+        "champion": {k: champion[k] for k in ("model", "version", "key")} | {"value": gate["champion_value"]}
+        if champion
+        else None,
+        "decided_by": gate["decided_by"],
+        "reason": gate["description"],
+    }
+    yield dg.Output(
+        model,
         metadata={
+            "event": event,
+            "promoted": gate["passed"],
             "model": served,
-            "kind": "model" if gate["passed"] else "baseline",
+            "kind": kind,
+            "stored_key": ledger_entry["key"],
             "params": entry.get("best_params", {"column": entry.get("column")}),
             "holdout_rmse": entry["metrics"]["rmse"],
             "holdout_wape": entry["origin_mean"]["wape"],
@@ -308,9 +507,15 @@ def production_model(
             "gate": gate["description"],
             "best_baseline": gate["best_baseline"] or "none",
             "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
+            "ratio_to_champion": gate["ratio_to_champion"],
             "horizon_days": model_comparison["holdout"]["horizon_days"],
             "trained_in_run": model_comparison["run_id"],
             "sales_range": model_comparison["feature_dataset"].get("sales_range", ""),
             "holdout": f"{model_comparison['holdout']['first_date']} .. {model_comparison['holdout']['last_date']}",
+            "ledger": ledger_table([*entries, ledger_entry]),
         },
     )
+    # The pointer has moved (the IO manager ran when the output was yielded): the ledger is written last,
+    # with the version and folder the manifest now names.
+    current = context.resources.ml_models_io.read_manifest(PRODUCTION)["current"][UNPARTITIONED]
+    append_ledger(warehouse, entries, {**ledger_entry, "version": current["version"], "key": current["key"]})

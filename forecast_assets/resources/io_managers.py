@@ -22,6 +22,7 @@ MANIFEST = "_manifest.json"
 UNPARTITIONED = "__all__"
 PARTITION_COLUMN = "dagster_partition"  # Spark hides folders that start with "_"
 SAFE_PARTITION_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+STORED_KEY = "forecast_assets_stored_key"  # set on a loaded model: the folder it was read from
 
 
 class VersionedIOManager(dg.ConfigurableIOManager):
@@ -60,8 +61,9 @@ class VersionedIOManager(dg.ConfigurableIOManager):
             manifest["current"][key] = {**entry, "version": version, "run_id": context.run_id, "written_at": now}
         manifest["last_version"] = version
         self._commit(context.asset_key, manifest)  # the pointer moves last
+        where = written[UNPARTITIONED]["key"] if UNPARTITIONED in written else prefix
         context.add_output_metadata(
-            {"uri": dg.MetadataValue.path(self.warehouse.uri(self.bucket, prefix)), "version": version, **metadata}
+            {"uri": dg.MetadataValue.path(self.warehouse.uri(self.bucket, where)), "version": version, **metadata}
         )
 
     def load_input(self, context: dg.InputContext) -> Any:
@@ -205,6 +207,10 @@ class SparkModelIOManager(VersionedIOManager):
     pyspark: LazyPySparkResource
 
     def write_version(self, context, obj, prefix, partition_keys):
+        if stored := getattr(obj, STORED_KEY, None):  # a model loaded from this store, served again: re-pointed
+            if not self.warehouse.list_objects(self.bucket, stored + "/"):
+                raise StorageError(f"{self.warehouse.uri(self.bucket, stored)} is gone: cannot serve it again")
+            return {UNPARTITIONED: {"key": stored}}, {"model_class": type(obj).__name__, "reuses": stored}
         uri = self.warehouse.uri(self.bucket, prefix)
         obj.write().overwrite().save(uri)
         # Read it back before the pointer moves: a model that does not load is never made current.
@@ -218,7 +224,29 @@ class SparkModelIOManager(VersionedIOManager):
 
     def read_version(self, context, uris: list[str]):
         (uri,) = uris
-        return DefaultParamsReader.loadParamsInstance(uri, self.pyspark.spark_session)
+        model = DefaultParamsReader.loadParamsInstance(uri, self.pyspark.spark_session)
+        setattr(model, STORED_KEY, self.warehouse.key_of(self.bucket, uri))  # where it came from, to re-point to
+        return model
+
+    def load_key(self, key: str):
+        """The model stored under `key` (a version folder), raising StorageError naming it when it does not load."""
+        uri = self.warehouse.uri(self.bucket, key)
+        if not self.warehouse.list_objects(self.bucket, key + "/"):
+            raise StorageError(f"no model is stored at {uri}")
+        try:
+            return self.read_version(None, [uri])
+        except Exception as error:  # noqa: BLE001 - Spark raises many kinds for a damaged folder
+            raise StorageError(f"the model at {uri} does not load: {str(error).splitlines()[0][:300]}") from None
+
+    def repoint(self, asset_key: dg.AssetKey, key: str, run_id: str) -> int:
+        """A new version of the asset that is the stored folder `key` (nothing copied); returns its number."""
+        manifest = self.read_manifest(asset_key)
+        version = manifest["last_version"] + 1
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        manifest["current"][UNPARTITIONED] = {"key": key, "version": version, "run_id": run_id, "written_at": now}
+        manifest["last_version"] = version
+        self._commit(asset_key, manifest)
+        return version
 
 
 class JsonIOManager(VersionedIOManager):

@@ -1,0 +1,164 @@
+"""The production model's lifecycle on real Spark and a real warehouse: a challenger that beats the baselines
+but not the champion is refused and the champion keeps serving; every promotion and refusal is in the ledger;
+a rollback re-points production and restores the earlier forecast exactly, and refuses a missing or damaged
+version without changing anything."""
+
+import copy
+import json
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from forecast_assets.assets.lifecycle import LEDGER_KEY, read_ledger
+from forecast_assets_tests.conftest import TEST_RUN_CONFIG, load_current, materialize_graph, resolved
+
+PRODUCTION = dg.AssetKey("production_model")
+
+
+def run_config(champion_min_improvement: float) -> dict:
+    config = copy.deepcopy(TEST_RUN_CONFIG)
+    config["ops"]["model_comparison"]["config"]["champion_min_improvement"] = champion_min_improvement
+    return config
+
+
+def forecast(defs) -> pd.DataFrame:
+    frame = load_current(defs, "ml_data_io", "sales_forecast").toPandas()
+    return frame.sort_values(["produto", "horizon"]).reset_index(drop=True)
+
+
+def current(defs) -> dict:
+    return resolved(defs, "ml_models_io").read_manifest(PRODUCTION)["current"]["__all__"]
+
+
+def gate_of(result) -> dg.AssetCheckEvaluation:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}["best_model_beats_baselines"]
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory, spark):
+    """Three retrainings on the same weeks: promoted, refused by the champion, promoted again."""
+    with pytest.MonkeyPatch.context() as patch, dg.instance_for_test() as instance:
+        patch.setenv("FORECAST_STORAGE", "local")
+        patch.setenv("FORECAST_WAREHOUSE", str(tmp_path_factory.mktemp("lifecycle") / "warehouse"))
+        from forecast_assets.definitions import build_defs
+
+        defs = build_defs()
+        first = materialize_graph(defs, run_config=run_config(0.0), instance=instance)
+        states = [(first, current(defs), forecast(defs))]
+        # The same data and grids: the challenger equals the champion, so demanding 50% better refuses it.
+        second = materialize_graph(defs, run_config=run_config(0.5), instance=instance)
+        states.append((second, current(defs), forecast(defs)))
+        third = materialize_graph(defs, run_config=run_config(0.0), instance=instance)
+        states.append((third, current(defs), forecast(defs)))
+        yield defs, instance, states
+
+
+def test_a_challenger_that_beats_the_baselines_but_not_the_champion_is_refused(lifecycle):
+    defs, _, states = lifecycle
+    (_, first, first_forecast), (second_run, second, second_forecast), _ = states
+    assert second_run.success
+    gate = gate_of(second_run)
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
+    assert gate.metadata["decided_by"].value == "champion"
+    assert gate.metadata["ratio_to_best_baseline"].value < 1.0  # it beats the best baseline ...
+    assert gate.metadata["ratio_to_champion"].value > 0.5  # ... but is not 50% below the champion
+    assert "but not at least 50.0% below the champion" in gate.description
+    assert "keeps serving" in gate.description and "(version 1" in gate.description
+    # The champion, re-scored on this run's holdout, is the model of version 1: the same score as then.
+    assert gate.metadata["champion"].value.endswith("(version 1)")
+    comparison = second_run.asset_materializations_for_node("model_comparison")[0].metadata
+    assert comparison["champion"].value.endswith("(version 1)") and comparison["decided_by"].value == "champion"
+    # A new version of production_model that is the champion's folder: nothing retrained, nothing copied.
+    assert second["version"] == 2 and second["key"] == first["key"] == "production_model/v0001"
+    pd.testing.assert_frame_equal(second_forecast, first_forecast)
+    production = second_run.asset_materializations_for_node("production_model")[0].metadata
+    assert production["event"].value == "refusal" and not production["promoted"].value
+
+
+def test_every_promotion_and_refusal_is_in_the_ledger(lifecycle):
+    defs, instance, states = lifecycle
+    third_run, third, _ = states[2]
+    assert gate_of(third_run).passed and third["key"] == "production_model/v0003"
+    warehouse = resolved(defs, "warehouse")
+    entries = read_ledger(warehouse)
+    assert [(e["event"], e["version"], e["key"]) for e in entries[:3]] == [
+        ("promotion", 1, "production_model/v0001"),
+        ("refusal", 2, "production_model/v0001"),
+        ("promotion", 3, "production_model/v0003"),
+    ]
+    refusal = entries[1]
+    assert refusal["run_id"] == states[1][0].run_id and refusal["trigger"] == "manual"
+    assert refusal["raw_sales_weeks"] == "2025-06-02 .. 2025-10-13"
+    assert refusal["code_version"]["package"] == "0.1.0"
+    assert refusal["champion"]["version"] == 1 and refusal["challenger"]["model"] in refusal["reason"]
+    assert refusal["data"]["sales_range"] and len(refusal["data"]["holdout"]) == 2
+    assert entries[2]["params"] and entries[2]["value"] == pytest.approx(
+        gate_of(third_run).metadata["best_model_value"].value
+    )
+    table = third_run.asset_materializations_for_node("production_model")[0].metadata["ledger"].value
+    assert [r.data["event"] for r in table.records[:3]] == ["promotion", "refusal", "promotion"]
+
+
+def test_a_rollback_serves_the_previous_model_and_restores_its_forecast(lifecycle):
+    defs, instance, states = lifecycle
+    before_rollback = current(defs)
+    job = defs.get_job_def("rollback_production_model")
+    result = job.execute_in_process(
+        instance=instance, run_config={"ops": {"rollback_production_model_op": {"config": {"reason": "test"}}}}
+    )
+    assert result.success
+    now = current(defs)
+    assert now["version"] == before_rollback["version"] + 1 and now["key"] == "production_model/v0001"
+    entry = read_ledger(resolved(defs, "warehouse"))[-1]
+    assert entry["event"] == "rollback" and entry["rolled_back_to"] == 2 and entry["reason"] == "test"
+    assert entry["replaced"]["key"] == "production_model/v0003"
+    rerun = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=defs.resources,
+        selection=dg.AssetSelection.assets("sales_forecast"),
+        instance=instance,
+    )
+    assert rerun.success
+    pd.testing.assert_frame_equal(forecast(defs), states[0][2])  # the forecast version 1 made, exactly
+
+
+@pytest.mark.parametrize(
+    ("damage", "to_version", "expected"),
+    [
+        (None, 99, "production_model has no version 99"),
+        ("v0003", 3, "cannot roll back to version 3: the model at"),
+    ],
+)
+def test_a_rollback_to_a_missing_or_damaged_version_changes_nothing(lifecycle, damage, to_version, expected):
+    defs, instance, _ = lifecycle
+    warehouse = resolved(defs, "warehouse")
+    if damage:
+        for stored in warehouse.list_objects("ml-models", f"production_model/{damage}/"):
+            if "/metadata/" in stored.key:
+                warehouse.delete("ml-models", stored.key)
+    before, ledger = current(defs), warehouse.read_bytes("ml-experiments", LEDGER_KEY)
+    job = defs.get_job_def("rollback_production_model")
+    result = job.execute_in_process(
+        instance=instance,
+        run_config={"ops": {"rollback_production_model_op": {"config": {"to_version": to_version}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert expected in str(failure.step_failure_data.error)
+    assert current(defs) == before and warehouse.read_bytes("ml-experiments", LEDGER_KEY) == ledger
+
+
+def test_a_lost_ledger_is_rebuilt_from_the_materialization_history(lifecycle):
+    defs, instance, _ = lifecycle
+    warehouse = resolved(defs, "warehouse")
+    body = warehouse.read_bytes("ml-experiments", LEDGER_KEY)
+    warehouse.write_bytes("ml-experiments", LEDGER_KEY, b"{not json")
+    rebuilt = read_ledger(warehouse, instance)
+    assert [e["version"] for e in rebuilt][:3] == [1, 2, 3] and all(e["rebuilt"] for e in rebuilt)
+    assert [e["event"] for e in rebuilt][:3] == ["promotion", "refusal", "promotion"]
+    damaged = [o.key for o in warehouse.list_objects("ml-experiments", "ledger/") if ".damaged-" in o.key]
+    assert damaged and warehouse.read_bytes("ml-experiments", damaged[0]) == b"{not json"  # kept aside
+    warehouse.write_bytes("ml-experiments", LEDGER_KEY, body)
+    assert json.loads(body)["entries"]
