@@ -203,6 +203,11 @@ def automated_run_config() -> dict:
     return {"ops": ops}
 
 
+def git_commit() -> str | None:
+    """The code's commit for the promotion ledger, where the image has no .git folder (FORECAST_GIT_COMMIT)."""
+    return os.environ.get("FORECAST_GIT_COMMIT") or None
+
+
 def notification_config() -> dict:
     """Keyword arguments for the Notifier: channel log (default), smtp or webhook."""
     channel = os.environ.get("FORECAST_NOTIFY", "log")

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from forecast_assets import settings
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError, Warehouse
 from forecast_assets.settings import EXPERIMENTS_BUCKET
@@ -29,13 +30,11 @@ TABLE_COLUMNS = ("version", "event", "at", "model", "kind", "trigger", "metric",
 @cache
 def code_version() -> dict:
     """The package version and, in a git checkout, the commit (FORECAST_GIT_COMMIT in images without .git)."""
-    import os
-
     try:
         package = package_metadata.version("forecast_assets")
     except package_metadata.PackageNotFoundError:
         package = "unknown"
-    commit = os.environ.get("FORECAST_GIT_COMMIT")
+    commit = settings.git_commit()
     if not commit:
         try:
             commit = subprocess.run(
