@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from forecast_assets.assets.evaluation import BASELINES, promotion_gate
-from forecast_assets.ml.metrics import evaluate_forecasts
+from forecast_assets.ml.metrics import conformal_quantile, evaluate_forecasts
 
 
 def scores(models: dict[str, float], baselines: dict[str, float]) -> dict:
@@ -86,3 +86,11 @@ def test_metrics_per_origin_and_horizon():
     assert scored["by_horizon"]["1"]["mae"] == pytest.approx((2 + 0 + 0 + 1) / 4)
     assert scored["metrics"]["mase"] == pytest.approx(scored["metrics"]["mae"] / 2.0)
     assert scored["metrics"]["bias"] == pytest.approx((0 + 2 + 0 + 0 - 2 + 0 + 1 + 1) / 8)
+
+
+def test_the_conformal_quantile_promises_its_coverage():
+    scores = [0.5, 0.1, 0.4, 0.2, 0.3, 0.9, 0.8, 0.7, 0.6]  # 9 scores: ranks ceil(10 * c)
+    assert conformal_quantile(scores, 0.8) == pytest.approx(0.8)  # the 8th smallest
+    assert conformal_quantile(scores, 0.5) == pytest.approx(0.5)
+    assert math.isinf(conformal_quantile(scores, 0.95))  # rank 10 of 9: no finite width can promise 95%
+    assert conformal_quantile([*scores, float("nan"), *[1.0] * 10], 0.95) == pytest.approx(1.0)

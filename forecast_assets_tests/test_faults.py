@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.resources.io_managers import STORED_KEY
 from forecast_assets_tests.conftest import TEST_WEEKS, load_current, range_tags, resolved
 from forecast_assets_tests.minio_server import REPO
 
@@ -22,11 +23,13 @@ WRITER = textwrap.dedent(
     import sys
     import dagster as dg
     from forecast_assets.definitions import build_defs
+    from forecast_assets.resources.io_managers import STORED_KEY
 
     defs = build_defs()
     io_manager = defs.resources["ml_models_io"]
     with io_manager.process_config_and_initialize_cm() as manager:
         model = manager.load_current(dg.AssetKey("production_model"))
+        setattr(model, STORED_KEY, None)  # written anew (a loaded model handed back is only re-pointed)
         print("loaded", flush=True)
         context = dg.build_output_context(asset_key=dg.AssetKey("production_model"), run_id="killed-run")
         manager.handle_output(context, model)
@@ -98,9 +101,12 @@ def test_a_process_killed_while_writing_the_model_leaves_the_previous_one_servin
 
     # The next write takes the version number again and replaces the partial folder whole.
     context = dg.build_output_context(asset_key=key, run_id="after-the-kill")
-    io_manager.handle_output(context, io_manager.load_current(key))
+    model = io_manager.load_current(key)
+    setattr(model, STORED_KEY, None)  # written anew, not re-pointed to v0001
+    io_manager.handle_output(context, model)
     manifest = io_manager.read_manifest(key)
     assert manifest["last_version"] == 2 and manifest["current"]["__all__"]["run_id"] == "after-the-kill"
+    assert manifest["current"]["__all__"]["key"] == "production_model/v0002"
     assert _forecast(io_manager.load_current(key), spark) == (count, True)
 
 

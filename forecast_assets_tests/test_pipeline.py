@@ -147,6 +147,13 @@ def test_production_model_forecasts_the_next_week_for_every_active_product(graph
     assert (forecast["forecast_date"] == forecast["origin_date"] + pd.to_timedelta(forecast["horizon"], "D")).all()
     assert (forecast["method"] == "model").all()
     assert (forecast["forecast_valor_total"] >= 0).all() and forecast["forecast_valor_total"].sum() > 0
+    # Conformal intervals around every forecast, never below zero, the 95% one around the 80% one.
+    columns = ["lower_95", "lower_80", "forecast_valor_total", "upper_80", "upper_95"]
+    assert forecast[columns].notna().all().all() and (forecast["lower_95"] >= 0).all()
+    assert (forecast[columns].diff(axis=1).iloc[:, 1:] >= -1e-9).all().all()
+    assert (forecast["upper_95"] > forecast["lower_95"]).mean() > 0.9
+    intervals = result.asset_materializations_for_node("sales_forecast")[0].metadata["intervals"].value
+    assert "Split-conformal on |actual - forecast| / level over origins 2025-10-05, 2025-10-12" in intervals
     production = result.asset_materializations_for_node("production_model")[0].metadata
     assert production["version"].value == 1
     assert production["model"].value in ("random_forest", "linear_regression", "gradient_boosting")

@@ -1,17 +1,20 @@
 """Monitoring: the next H days' `sales_forecast` from the production model, and `drift_score`."""
 
+import math
 from dataclasses import asdict
 from datetime import date, timedelta
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES
+from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_origins
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, SalesWindowFeatures
+from forecast_assets.ml.metrics import conformal_quantile
 
 MAX_DRIFT_SAMPLE = 100_000  # rows per window handed to scipy
 CALENDAR = ("day_of_week", "year_sin", "year_cos", "horizon")  # known in advance: not drift
@@ -20,15 +23,58 @@ FORECAST_COVERS_ACTIVE = "forecast_covers_active_products"
 MODEL, NEW_PRODUCT = "model", "new_product_mean"
 
 
+INTERVALS = (0.8, 0.95)  # nominal coverages of the prediction intervals
+
+
 class ForecastConfig(dg.Config):
     active_weeks: int = Field(
         default=8, ge=1, description="products that sold within this many weeks before the last sale day are forecast"
     )
+    calibration_weeks: int = Field(
+        default=4,
+        ge=1,
+        description="the prediction intervals are calibrated on the serving model's errors over the holdout origins "
+        "of the latest feature_dataset (never seen in its training), or, without one, the last K weekly origins "
+        "whose H days lie in the data (split conformal, per horizon)",
+    )
+
+
+def calibration_origins(context, last_day: date, weeks: int, horizon: int) -> list[date]:
+    """The origins whose errors calibrate the intervals: the latest feature_dataset's holdout origins (out of
+    sample for a model promoted from it and for any older champion), else the last `weeks` complete origins."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("feature_dataset"))
+    stored = event.asset_materialization.metadata.get("holdout_origins") if event else None
+    if stored is not None:
+        return [date.fromisoformat(o) for o in stored.value]
+    return holdout_origins(last_day, weeks, horizon)
+
+
+def interval_widths(calibration, horizon: int) -> dict[int, dict[float, float]]:
+    """Per horizon and nominal coverage, the conformal quantile of |actual - forecast| / level (the product's
+    112-day mean + 1): an interval is forecast -+ that quantile times the product's level."""
+    calibration = calibration.assign(
+        score=(calibration["target"] - calibration["prediction"]).abs() / calibration["level"]
+    )
+    return {
+        h: {c: conformal_quantile(rows["score"].to_numpy(), c) for c in INTERVALS}
+        for h, rows in calibration.groupby("horizon")
+    } | {h: {c: math.inf for c in INTERVALS} for h in range(1, horizon + 1) if h not in set(calibration["horizon"])}
 
 
 def forecast_origin(last_day: date) -> date:
     """The end (a Sunday) of the last complete Monday-Sunday week of the data."""
     return last_day - timedelta(days=(last_day.weekday() + 1) % 7)
+
+
+def widths_table(widths: dict[int, dict[float, float]]) -> pd.DataFrame:
+    table = pd.DataFrame(widths).T.rename(columns=lambda c: f"q{round(c * 100)}").rename_axis("horizon")
+    return table.round(4)
+
+
+def spark_widths(spark, widths: dict[int, dict[float, float]]):
+    """The interval widths as a small Spark frame: horizon, q80, q95 (null where too few errors to calibrate)."""
+    rows = [(h, *[None if math.isinf(q[c]) else q[c] for c in INTERVALS]) for h, q in sorted(widths.items())]
+    return spark.createDataFrame(rows, "horizon int, " + ", ".join(f"q{round(c * 100)} double" for c in INTERVALS))
 
 
 def history_since(windows: SalesWindowFeatures, last_day: date, active_weeks: int) -> date:
@@ -67,7 +113,18 @@ def sales_forecast(
     last_day = raw_sales.agg(F.max("data_venda")).first()[0]
     origin = forecast_origin(last_day)
     active_since = last_day - timedelta(days=7 * config.active_weeks - 1)
-    history = raw_sales.filter(F.col("data_venda") >= F.lit(history_since(windows, last_day, config.active_weeks)))
+    origins = calibration_origins(context, last_day, config.calibration_weeks, horizon)
+    since = min(
+        history_since(windows, last_day, config.active_weeks), min(origins) - timedelta(days=windows.history_days() + 7)
+    )
+    history = raw_sales.filter(F.col("data_venda") >= F.lit(since))
+    scored = production_model.transform(history).withColumn("prediction", F.greatest(F.col("prediction"), F.lit(0.0)))
+    calibration = (
+        scored.filter(F.col("origin_date").isin(*origins) & F.col("complete"))
+        .select("horizon", "target", "prediction", "level")
+        .toPandas()
+    )
+    widths = interval_widths(calibration, horizon)
     active = (
         history.groupBy("produto")
         .agg(
@@ -80,8 +137,7 @@ def sales_forecast(
     )
     days = F.date_add(F.lit(origin), F.col("horizon"))
     modelled = (
-        production_model.transform(history)
-        .filter(F.col("origin_date") == F.lit(origin))
+        scored.filter(F.col("origin_date") == F.lit(origin))
         .join(active.select("produto"), "produto")
         .select(
             "produto",
@@ -89,8 +145,9 @@ def sales_forecast(
             "origin_date",
             "horizon",
             "forecast_date",
-            F.greatest(F.col("prediction"), F.lit(0.0)).alias("forecast_valor_total"),
+            F.col("prediction").alias("forecast_valor_total"),
             F.lit(method).alias("method"),
+            "level",
         )
     )
     newcomers = (
@@ -105,8 +162,32 @@ def sales_forecast(
             (F.col("total") / (F.datediff(F.lit(last_day), "first_sale") + 1)).alias("forecast_valor_total"),
             F.lit(NEW_PRODUCT).alias("method"),
         )
+        .withColumn("level", F.col("forecast_valor_total") + F.lit(1.0))  # their mean + 1, as a level
     )
-    forecast = modelled.unionByName(newcomers).orderBy("produto", "horizon").cache()
+    width_rows = spark_widths(raw_sales.sparkSession, widths)
+    bounds = []
+    for coverage in INTERVALS:
+        width = F.col(f"q{round(coverage * 100)}") * F.col("level")
+        bounds += [
+            F.greatest(F.col("forecast_valor_total") - width, F.lit(0.0)).alias(f"lower_{round(coverage * 100)}"),
+            (F.col("forecast_valor_total") + width).alias(f"upper_{round(coverage * 100)}"),
+        ]
+    forecast = (
+        modelled.unionByName(newcomers)
+        .join(F.broadcast(width_rows), "horizon")
+        .select(
+            "produto",
+            "categoria_valor",
+            "origin_date",
+            "horizon",
+            "forecast_date",
+            "forecast_valor_total",
+            *bounds,
+            "method",
+        )
+        .orderBy("produto", "horizon")
+        .cache()
+    )
     methods = {
         r["method"]: r["count"]
         for r in forecast.groupBy("method").agg(F.countDistinct("produto").alias("count")).collect()
@@ -126,6 +207,11 @@ def sales_forecast(
             "products": counts["products"],
             "active_products": active_count,
             "by_method": dg.MetadataValue.json(methods),
+            "intervals": dg.MetadataValue.md(
+                f"Split-conformal on |actual - forecast| / level over origins "
+                f"{', '.join(map(str, origins))} ({len(calibration)} rows): interval = forecast -+ "
+                f"q x level, never below 0.\n\n{widths_table(widths).to_markdown()}"
+            ),
             "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
         },
     )

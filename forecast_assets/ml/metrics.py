@@ -68,3 +68,12 @@ def total_wape(frame: pd.DataFrame, column: str) -> float:
 
 def _finite(value: float) -> float:
     return float(value) if value is not None and math.isfinite(value) else float("nan")
+
+
+def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
+    """Split-conformal quantile of nonconformity scores: the ceil((n + 1) * coverage)-th smallest, so that a
+    new score exchangeable with these falls at or below it with probability >= coverage (inf when too few
+    scores to promise that)."""
+    scores = np.sort(np.asarray(scores, dtype=float)[np.isfinite(scores)])
+    rank = math.ceil((len(scores) + 1) * coverage)
+    return float(scores[rank - 1]) if 0 < rank <= len(scores) else math.inf
