@@ -45,6 +45,8 @@ ALL_CHECKS = {
     ("production_model", "production_model_serves"),
     ("sales_forecast", "forecast_covers_active_products"),
     ("drift_score", "no_drift"),
+    ("forecast_accuracy", "champion_not_worse_than_alternatives"),
+    ("forecast_accuracy", "interval_coverage_near_nominal"),
 }
 TEST_WEEKS = ("2025-06-02", "2025-10-13")  # 20 weekly partitions: enough history for every feature
 

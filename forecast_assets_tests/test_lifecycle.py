@@ -100,6 +100,22 @@ def test_every_promotion_and_refusal_is_in_the_ledger(lifecycle):
     assert [r.data["event"] for r in table.records[:3]] == ["promotion", "refusal", "promotion"]
 
 
+def test_the_model_that_does_not_serve_forecasts_in_the_shadow(lifecycle):
+    defs, _, states = lifecycle
+    first_run, second_run, third_run = (state[0] for state in states)
+    assert not first_run.asset_materializations_for_node("shadow_forecast")  # nothing before a first model
+    challenger = second_run.asset_materializations_for_node("shadow_forecast")[0].metadata
+    assert challenger["shadow_role"].value == "challenger"
+    shadow = load_current(defs, "ml_data_io", "shadow_forecast").toPandas()
+    assert set(shadow["shadow_role"]) == {"previous_champion"} and set(shadow["shadow_model"]) == {
+        f"{states[0][0].asset_materializations_for_node('production_model')[0].metadata['model'].value} (version 2)"
+    }
+    # After the third run's promotion the shadow is the model of versions 1 and 2: its forecast is exactly the
+    # one that model made as the champion in the second run, on the same sales.
+    shadow = shadow.drop(columns=["shadow_role", "shadow_model"]).sort_values(["produto", "horizon"])
+    pd.testing.assert_frame_equal(shadow.reset_index(drop=True), states[1][2])
+
+
 def test_a_rollback_serves_the_previous_model_and_restores_its_forecast(lifecycle):
     defs, instance, states = lifecycle
     before_rollback = current(defs)
@@ -162,3 +178,40 @@ def test_a_lost_ledger_is_rebuilt_from_the_materialization_history(lifecycle):
     assert damaged and warehouse.read_bytes("ml-experiments", damaged[0]) == b"{not json"  # kept aside
     warehouse.write_bytes("ml-experiments", LEDGER_KEY, body)
     assert json.loads(body)["entries"]
+
+
+def test_a_week_of_actual_sales_scores_every_stored_forecast(lifecycle):
+    """(Last in this module: it lands the week after the forecast, which moves the forecast origin.)"""
+    defs, instance, states = lifecycle
+    landed = dg.materialize(
+        [defs.get_assets_def("raw_sales")], resources=defs.resources, partition_key="2025-10-20", instance=instance
+    )
+    assert landed.success  # the demo week after the forecast days' origin: the actual sales of the forecast days
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=defs.resources,
+        selection=dg.AssetSelection.assets("forecast_accuracy"),
+        instance=instance,
+    )
+    assert result.success
+    scored = load_current(defs, "ml_data_io", "forecast_accuracy").toPandas()
+    products = states[2][2]["produto"].nunique()
+    by_source = scored.groupby("source").size().to_dict()
+    assert by_source["champion"] == by_source["shadow"] == products * 7
+    assert {"seasonal_naive", "zero", "moving_average_28d"} <= set(by_source)
+    raw = load_current(defs, "processed_data_io", "raw_sales").toPandas()
+    raw = raw[pd.to_datetime(raw["data_venda"]) >= "2025-10-20"].groupby(["produto", "data_venda"])["valor_total"].sum()
+    champion = scored[scored["source"] == "champion"]
+    actual = [raw.get((p, d), 0.0) for p, d in zip(champion["produto"], champion["forecast_date"], strict=True)]
+    assert champion["actual"].to_numpy() == pytest.approx(actual)  # the sales that happened, zero when none
+    metadata = result.asset_materializations_for_node("forecast_accuracy")[0].metadata
+    assert metadata["forecast_weeks_scored"].value == 1 and "realized accuracy" in metadata["plot"].value
+    week = {r.data["source"]: r.data for r in metadata["by_week"].value.records}
+    assert week["champion"]["origin_date"] == "2025-10-19" and week["champion"]["rows"] == products * 7
+    inside = (champion["actual"] >= champion["lower_80"]) & (champion["actual"] <= champion["upper_80"])
+    assert week["champion"]["coverage_80"] == pytest.approx(inside.mean())
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    coverage = checks["interval_coverage_near_nominal"]
+    assert coverage.metadata["coverage_80"].value == pytest.approx(inside.mean())
+    assert "80% intervals held" in coverage.description
+    assert checks["champion_not_worse_than_alternatives"].passed  # one week cannot make a streak of three

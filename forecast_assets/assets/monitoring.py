@@ -11,9 +11,10 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from forecast_assets.assets.evaluation import CANDIDATE_INS
 from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_origins
 from forecast_assets.ml.drift import DriftThresholds, drift_report
-from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, SalesWindowFeatures
+from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
 from forecast_assets.ml.metrics import conformal_quantile
 
 MAX_DRIFT_SAMPLE = 100_000  # rows per window handed to scipy
@@ -83,29 +84,13 @@ def history_since(windows: SalesWindowFeatures, last_day: date, active_weeks: in
     return min(origin - timedelta(days=windows.history_days() + 7), last_day - timedelta(days=7 * active_weeks - 1))
 
 
-@dg.asset(
-    group_name="monitoring",
-    io_manager_key="ml_data_io",
-    kinds={"spark", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            FORECAST_COVERS_ACTIVE,
-            asset="sales_forecast",
-            blocking=True,
-            description="every product that sold within the active window has one forecast for each of the H days",
-        )
-    ],
-)
-def sales_forecast(
-    context: dg.AssetExecutionContext, config: ForecastConfig, production_model: PipelineModel, raw_sales: DataFrame
-):
-    """The next H days of sales (H = the production model's horizon, default 7) for every active product (sold
-    within the last `active_weeks`), from the end of the last complete week of the latest stored `raw_sales`.
-    `method` says how: `model` (the production model: feature pipeline + regressor, through exactly the code
-    path used in training; `baseline_<column>` while a baseline serves) or `new_product_mean` (a product whose
-    first sale came after that week: its mean daily sales since its first sale, on each day)."""
-    windows = production_model.stages[0]
-    served = production_model.stages[-1]
+def forecast_with(
+    context, config: ForecastConfig, model: PipelineModel, raw_sales: DataFrame
+) -> tuple[DataFrame, dict, tuple]:
+    """The next H days for every active product from `model`, with conformal intervals: the forecast, its
+    metadata, and (counts, active products, active since, H) for the coverage check."""
+    windows = model.stages[0]
+    served = model.stages[-1]
     method = (
         f"baseline_{served.getOrDefault(served.column) or 'zero'}" if isinstance(served, BaselineForecaster) else MODEL
     )
@@ -118,7 +103,7 @@ def sales_forecast(
         history_since(windows, last_day, config.active_weeks), min(origins) - timedelta(days=windows.history_days() + 7)
     )
     history = raw_sales.filter(F.col("data_venda") >= F.lit(since))
-    scored = production_model.transform(history).withColumn("prediction", F.greatest(F.col("prediction"), F.lit(0.0)))
+    scored = model.transform(history).withColumn("prediction", F.greatest(F.col("prediction"), F.lit(0.0)))
     calibration = (
         scored.filter(F.col("origin_date").isin(*origins) & F.col("complete"))
         .select("horizon", "target", "prediction", "level")
@@ -198,23 +183,48 @@ def sales_forecast(
     ).first()
     active_count = active.count()
     preview = forecast.filter(F.col("horizon") == 1).limit(10).toPandas()
-    yield dg.Output(
-        forecast,
-        metadata={
-            "forecast_origin": str(origin),
-            "forecast_days": f"{origin + timedelta(days=1)} .. {origin + timedelta(days=horizon)}",
-            "horizon_days": horizon,
-            "products": counts["products"],
-            "active_products": active_count,
-            "by_method": dg.MetadataValue.json(methods),
-            "intervals": dg.MetadataValue.md(
-                f"Split-conformal on |actual - forecast| / level over origins "
-                f"{', '.join(map(str, origins))} ({len(calibration)} rows): interval = forecast -+ "
-                f"q x level, never below 0.\n\n{widths_table(widths).to_markdown()}"
-            ),
-            "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
-        },
+    metadata = {
+        "forecast_origin": str(origin),
+        "forecast_days": f"{origin + timedelta(days=1)} .. {origin + timedelta(days=horizon)}",
+        "horizon_days": horizon,
+        "products": counts["products"],
+        "active_products": active_count,
+        "by_method": dg.MetadataValue.json(methods),
+        "intervals": dg.MetadataValue.md(
+            f"Split-conformal on |actual - forecast| / level over origins "
+            f"{', '.join(map(str, origins))} ({len(calibration)} rows): interval = forecast -+ "
+            f"q x level, never below 0.\n\n{widths_table(widths).to_markdown()}"
+        ),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+    }
+    return forecast, metadata, (counts, active_count, active_since, horizon)
+
+
+@dg.asset(
+    group_name="monitoring",
+    io_manager_key="ml_data_io",
+    kinds={"spark", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            FORECAST_COVERS_ACTIVE,
+            asset="sales_forecast",
+            blocking=True,
+            description="every product that sold within the active window has one forecast for each of the H days",
+        )
+    ],
+)
+def sales_forecast(
+    context: dg.AssetExecutionContext, config: ForecastConfig, production_model: PipelineModel, raw_sales: DataFrame
+):
+    """The next H days of sales (H = the production model's horizon, default 7) for every active product (sold
+    within the last `active_weeks`), from the end of the last complete week of the latest stored `raw_sales`.
+    `method` says how: `model` (the production model: feature pipeline + regressor, through exactly the code
+    path used in training; `baseline_<column>` while a baseline serves) or `new_product_mean` (a product whose
+    first sale came after that week: its mean daily sales since its first sale, on each day)."""
+    forecast, metadata, (counts, active_count, active_since, horizon) = forecast_with(
+        context, config, production_model, raw_sales
     )
+    yield dg.Output(forecast, metadata=metadata)
     covered = counts["products"] == active_count and counts["fewest"] == horizon and counts["most"] == horizon
     yield dg.AssetCheckResult(
         check_name=FORECAST_COVERS_ACTIVE,
@@ -296,3 +306,51 @@ def drift_score(
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"drift_score": verdict["score"], "drifted_columns": ", ".join(verdict["drifted_columns"]) or "none"},
     )
+
+
+@dg.asset(
+    group_name="monitoring",
+    io_manager_key="ml_data_io",
+    kinds={"spark", "parquet"},
+    ins={
+        "model_comparison": dg.AssetIn(),
+        "feature_pipeline": dg.AssetIn(),
+        "raw_sales": dg.AssetIn(),
+        **CANDIDATE_INS,
+    },
+    deps=["production_model"],
+    output_required=False,
+    required_resource_keys={"ml_models_io"},
+)
+def shadow_forecast(
+    context: dg.AssetExecutionContext,
+    config: ForecastConfig,
+    model_comparison: dict,
+    feature_pipeline: PipelineModel,
+    raw_sales: DataFrame,
+    **candidates,
+):
+    """The forecast of the model that does not serve, made beside the one that does (the original design's A/B
+    test, done safely: only `sales_forecast` is the product's output): the best challenger when it was not
+    promoted, or, after a promotion, the champion it replaced. The same products, days and intervals as
+    sales_forecast, with `shadow_role` (challenger / previous_champion) and `shadow_model`; forecast_accuracy
+    scores both when the actual sales land. Nothing after a first promotion (there is no earlier model)."""
+    gate, champion = model_comparison["gate"], model_comparison.get("champion")
+    if gate["passed"] and not champion:
+        context.log.info("the first promoted model has no predecessor: no shadow forecast this run")
+        return
+    if gate["passed"]:
+        role, name = "previous_champion", f"{champion['model']} (version {champion['version']})"
+        model = context.resources.ml_models_io.load_key(champion["key"])
+    else:
+        role, name = "challenger", gate["best_model"]
+        model = PipelineModel(
+            stages=[
+                *feature_pipeline.stages,
+                candidates[f"{name}_model"].copy().setPredictionCol("relative_prediction"),
+                LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
+            ]
+        )
+    forecast, metadata, _ = forecast_with(context, config, model, raw_sales)
+    forecast = forecast.withColumn("shadow_role", F.lit(role)).withColumn("shadow_model", F.lit(name))
+    yield dg.Output(forecast, metadata={**metadata, "shadow_role": role, "shadow_model": name})
