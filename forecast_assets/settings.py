@@ -182,6 +182,15 @@ def drift_cooldown_hours() -> float:
     return float(os.environ.get("FORECAST_DRIFT_COOLDOWN_HOURS", "24"))
 
 
+def drift_needs_worse_accuracy() -> bool:
+    """Retrain on drift only when forecast_accuracy also finds the champion worse than the best baseline or the
+    shadow in the latest scored week (FORECAST_DRIFT_NEEDS_WORSE_ACCURACY=true)."""
+    value = os.environ.get("FORECAST_DRIFT_NEEDS_WORSE_ACCURACY", "false").strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"FORECAST_DRIFT_NEEDS_WORSE_ACCURACY={value!r}: expected true or false")
+    return value in ("true", "1", "yes")
+
+
 def retry_delay_seconds() -> float:
     return float(os.environ.get("FORECAST_RETRY_DELAY_SECONDS", "10"))
 

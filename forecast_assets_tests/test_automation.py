@@ -147,6 +147,24 @@ def test_drift_sensor_retrains_with_tags_that_say_why_then_cools_down(monkeypatc
         assert not tick(instance, first.cursor).run_requests  # within the cooldown
 
 
+def test_drift_sensor_can_wait_for_worse_realized_accuracy(monkeypatch):
+    monkeypatch.setenv("FORECAST_DRIFT_NEEDS_WORSE_ACCURACY", "true")
+    with dg.instance_for_test() as instance:
+        report_drift(instance, drifted=True)
+        first = tick(instance, None)
+        assert not first.run_requests  # drift, but no week has been scored against actual sales yet
+        accuracy = {"forecast_weeks_scored": 2, "weeks_worse_than_best_baseline": 0, "weeks_worse_than_shadow": 0}
+        instance.report_runless_asset_event(dg.AssetMaterialization("forecast_accuracy", metadata=accuracy))
+        report_drift(instance, drifted=True)
+        second = tick(instance, first.cursor)
+        assert not second.run_requests  # the champion still beats the baselines and the shadow
+        accuracy["weeks_worse_than_shadow"] = 1
+        instance.report_runless_asset_event(dg.AssetMaterialization("forecast_accuracy", metadata=accuracy))
+        report_drift(instance, drifted=True)
+        (request,) = tick(instance, second.cursor).run_requests
+        assert request.tags["forecast/trigger"] == "drift"
+
+
 def test_drift_sensor_debounces_and_keeps_its_state_across_restarts(monkeypatch):
     monkeypatch.setenv("FORECAST_DRIFT_RETRAIN_AFTER", "2")
     monkeypatch.setenv("FORECAST_DRIFT_COOLDOWN_HOURS", "0")

@@ -180,19 +180,21 @@ def forecast_accuracy(
     rows = scored.toPandas()
     table = summary(rows) if len(rows) else pd.DataFrame(columns=["source", "origin_date", "rmse"])
     origins = sorted(table["origin_date"].unique()) if len(table) else []
+    against_baselines, against_shadow = worse_streak(table, list(BASELINES)), worse_streak(table, [SHADOW])
     yield dg.Output(
         scored,
         metadata={
             "scored_rows": len(rows),
             "forecast_weeks_scored": len(origins),
             "last_actual_day": str(last_day),
+            # Read by the drift sensor (FORECAST_DRIFT_NEEDS_WORSE_ACCURACY): latest weeks in a row worse than ...
+            "weeks_worse_than_best_baseline": against_baselines,
+            "weeks_worse_than_shadow": against_shadow,
             "by_week": _table(table),
             "plot": dg.MetadataValue.md(accuracy_plot(table) if len(table) else "nothing to score yet"),
         },
     )
 
-    baselines = list(BASELINES)
-    against_baselines, against_shadow = worse_streak(table, baselines), worse_streak(table, [SHADOW])
     worse = max(against_baselines, against_shadow) >= config.worse_weeks
     yield dg.AssetCheckResult(
         check_name=WORSE_CHECK,

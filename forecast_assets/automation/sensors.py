@@ -113,7 +113,9 @@ def _request_for(stored, warehouse, index, limits, complete_weeks, problems) -> 
     minimum_interval_seconds=60,
     default_status=_default_status(),
     description="Retrains when drift_score flags drift: after FORECAST_DRIFT_RETRAIN_AFTER consecutive drifted "
-    "scores (debounce), never twice within FORECAST_DRIFT_COOLDOWN_HOURS (cooldown).",
+    "scores (debounce), never twice within FORECAST_DRIFT_COOLDOWN_HOURS (cooldown); with "
+    "FORECAST_DRIFT_NEEDS_WORSE_ACCURACY=true, only when forecast_accuracy's latest scored week found the champion "
+    "worse than the best baseline or the shadow.",
 )
 def drift_retraining(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor else {"events": None, "streak": 0, "last_retrain": None}
@@ -122,6 +124,7 @@ def drift_retraining(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     )
     requests = []
     retrain_after, cooldown = settings.drift_retrain_after(), timedelta(hours=settings.drift_cooldown_hours())
+    needs_worse = settings.drift_needs_worse_accuracy()
     for record in found.records:
         metadata = record.asset_materialization.metadata
         drifted = bool(metadata["drifted"].value) if "drifted" in metadata else False
@@ -129,6 +132,10 @@ def drift_retraining(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         at = datetime.fromtimestamp(record.timestamp, UTC)
         last = datetime.fromisoformat(state["last_retrain"]) if state["last_retrain"] else None
         if state["streak"] < retrain_after:
+            continue
+        worse, why = _worse_realized_accuracy(context.instance) if needs_worse else (True, "")
+        if not worse:
+            context.log.info(f"drift at {at:%Y-%m-%d %H:%M}, but the champion's realized accuracy is not worse: {why}")
             continue
         if last is not None and at - last < cooldown:
             context.log.info(
@@ -156,6 +163,19 @@ def drift_retraining(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     return dg.SensorResult(
         skip_reason=f"no retraining needed (drifted streak {state['streak']})", cursor=json.dumps(state)
     )
+
+
+def _worse_realized_accuracy(instance: dg.DagsterInstance) -> tuple[bool, str]:
+    """Whether forecast_accuracy's latest scored week found the champion worse than the best baseline or the
+    shadow, and why (or why not)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("forecast_accuracy"))
+    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()} if event else {}
+    baseline, shadow = meta.get("weeks_worse_than_best_baseline", 0), meta.get("weeks_worse_than_shadow", 0)
+    if not meta.get("forecast_weeks_scored"):
+        return False, "no forecast week has been scored against actual sales yet"
+    if baseline or shadow:
+        return True, f"worse than the best baseline for {baseline} and than the shadow for {shadow} latest week(s)"
+    return False, "in the latest scored week it beat the best baseline and the shadow"
 
 
 def _production_summary(instance: dg.DagsterInstance) -> str:
