@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from forecast_assets.assets.lifecycle import LEDGER_KEY, read_ledger
-from forecast_assets_tests.conftest import TEST_RUN_CONFIG, load_current, materialize_graph, resolved
+from forecast_assets_tests.conftest import TEST_RUN_CONFIG, empty_buckets, load_current, materialize_graph, resolved
 
 PRODUCTION = dg.AssetKey("production_model")
 
@@ -35,12 +35,19 @@ def gate_of(result) -> dg.AssetCheckEvaluation:
     return {c.check_name: c for c in result.get_asset_check_evaluations()}["best_model_beats_baselines"]
 
 
-@pytest.fixture(scope="module")
-def lifecycle(tmp_path_factory, spark):
-    """Three retrainings on the same weeks: promoted, refused by the champion, promoted again."""
+@pytest.fixture(scope="module", params=["local", "minio"])
+def lifecycle(request, tmp_path_factory, spark):
+    """Three retrainings on the same weeks: promoted, refused by the champion, promoted again; on the embedded
+    default and on MinIO."""
     with pytest.MonkeyPatch.context() as patch, dg.instance_for_test() as instance:
-        patch.setenv("FORECAST_STORAGE", "local")
-        patch.setenv("FORECAST_WAREHOUSE", str(tmp_path_factory.mktemp("lifecycle") / "warehouse"))
+        if request.param == "minio":
+            server = request.getfixturevalue("minio")
+            patch.setenv("FORECAST_STORAGE", "minio")
+            patch.setenv("FORECAST_S3_ENDPOINT", server.endpoint)
+            empty_buckets(server)
+        else:
+            patch.setenv("FORECAST_STORAGE", "local")
+            patch.setenv("FORECAST_WAREHOUSE", str(tmp_path_factory.mktemp("lifecycle") / "warehouse"))
         from forecast_assets.definitions import build_defs
 
         defs = build_defs()

@@ -221,8 +221,10 @@ def model_comparison(
     """The three candidates and the baselines (naive, seasonal naive, 7- and 28-day moving averages, same-weekday
     means over 4 and 8 weeks, zero) scored on the holdout split of `feature_dataset`: the last K weekly origins,
     each forecasting its next H days. rmse, mae, wape, mase and bias pooled, per origin (mean and spread) and
-    per horizon; each model's ratio to the best baseline; the promotion gate's verdict; best params, feature
-    importances and training time. Stored as JSON in ml-experiments; the UI shows the table and plots."""
+    per horizon; each model's ratio to the best baseline; the champion (the production model that serves, read
+    from ml-models) re-scored on the same rows through its own fitted stages; the promotion gate's verdict;
+    best params, feature importances and training time. Stored as JSON in ml-experiments; the UI shows the
+    table (the champion as a row beside the candidates and baselines) and plots."""
     holdout = feature_dataset.filter(F.col("split") == HOLDOUT)
     champion_model, champion, champion_error = None, None, None
     try:
@@ -230,9 +232,13 @@ def model_comparison(
     except StorageError as error:
         champion_error = f"the production model that serves could not be loaded: {error}"
     if champion_model is not None:
-        holdout = holdout.join(
-            champion_predictions(champion_model, feature_pipeline.stages[0], holdout, raw_sales), KEY_COLUMNS, "left"
-        )
+        try:  # computed here, so that a champion that cannot score these rows is reported, not a failed run
+            predictions = champion_predictions(champion_model, feature_pipeline.stages[0], holdout, raw_sales).cache()
+            predictions.count()
+            holdout = holdout.join(predictions, KEY_COLUMNS, "left")
+        except Exception as error:  # noqa: BLE001 - Spark raises many kinds; the gate goes on without it
+            champion_error = f"the champion could not score this run's holdout: {str(error).splitlines()[0][:300]}"
+            champion = None
     for asset_name, model in candidates.items():
         name = _model_name(asset_name)
         relative = model.copy().setPredictionCol(f"{name}_relative").transform(holdout)
