@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets import plots
 from forecast_assets.assets.evaluation import BASELINES
-from forecast_assets.assets.monitoring import INTERVALS
+from forecast_assets.assets.monitoring import INTERVAL_COLUMNS, INTERVALS
 from forecast_assets.ml.features import KEY_COLUMNS, SalesWindowFeatures
 from forecast_assets.ml.metrics import forecast_metrics
 from forecast_assets.resources.storage import Warehouse
@@ -43,7 +43,7 @@ def stored_forecasts(warehouse: Warehouse, spark) -> DataFrame | None:
         versions = sorted({o.key.split("/")[1] for o in warehouse.list_objects(DATA_BUCKET, f"{asset}/v")})
         for version in versions:
             frame = spark.read.parquet(warehouse.uri(DATA_BUCKET, f"{asset}/{version}"))
-            for column in [f"{side}_{round(c * 100)}" for c in INTERVALS for side in ("lower", "upper")]:
+            for column in INTERVAL_COLUMNS:
                 if column not in frame.columns:  # stored before intervals existed
                     frame = frame.withColumn(column, F.lit(None).cast("double"))
             frames.append(
@@ -53,7 +53,7 @@ def stored_forecasts(warehouse: Warehouse, spark) -> DataFrame | None:
                     *KEY_COLUMNS,
                     "forecast_date",
                     F.col("forecast_valor_total").alias("forecast"),
-                    *[f"{side}_{round(c * 100)}" for c in INTERVALS for side in ("lower", "upper")],
+                    *INTERVAL_COLUMNS,
                 )
             )
     if not frames:
@@ -159,8 +159,7 @@ def forecast_accuracy(
     stored = stored_forecasts(warehouse, spark)
     schema = (
         "source string, version int, produto string, origin_date date, horizon int, forecast_date date, "
-        "forecast double, actual double, "
-        + ", ".join(f"{side}_{round(c * 100)} double" for c in INTERVALS for side in ("lower", "upper"))
+        "forecast double, actual double, " + ", ".join(f"{column} double" for column in INTERVAL_COLUMNS)
     )
     if stored is None or last_day is None:
         scored = spark.createDataFrame([], schema)

@@ -25,6 +25,8 @@ MODEL, NEW_PRODUCT = "model", "new_product_mean"
 
 
 INTERVALS = (0.8, 0.95)  # nominal coverages of the prediction intervals
+FORECAST_COLUMNS = ["produto", "categoria_valor", "origin_date", "horizon", "forecast_date", "forecast_valor_total"]
+INTERVAL_COLUMNS = [f"{side}_{round(c * 100)}" for c in INTERVALS for side in ("lower", "upper")]
 
 
 class ForecastConfig(dg.Config):
@@ -160,16 +162,7 @@ def forecast_with(
     forecast = (
         modelled.unionByName(newcomers)
         .join(F.broadcast(width_rows), "horizon")
-        .select(
-            "produto",
-            "categoria_valor",
-            "origin_date",
-            "horizon",
-            "forecast_date",
-            "forecast_valor_total",
-            *bounds,
-            "method",
-        )
+        .select(*FORECAST_COLUMNS, *bounds, "method")
         .orderBy("produto", "horizon")
         .cache()
     )
