@@ -105,7 +105,8 @@ def forecast_with(
         history_since(windows, last_day, config.active_weeks), min(origins) - timedelta(days=windows.history_days() + 7)
     )
     history = raw_sales.filter(F.col("data_venda") >= F.lit(since))
-    scored = model.transform(history).withColumn("prediction", F.greatest(F.col("prediction"), F.lit(0.0)))
+    # Read twice (the calibration errors, the forecast rows): the window transform runs once.
+    scored = model.transform(history).withColumn("prediction", F.greatest(F.col("prediction"), F.lit(0.0))).cache()
     calibration = (
         scored.filter(F.col("origin_date").isin(*origins) & F.col("complete"))
         .select("horizon", "target", "prediction", "level")
@@ -175,6 +176,7 @@ def forecast_with(
         F.count("*").alias("products"), F.min("count").alias("fewest"), F.max("count").alias("most")
     ).first()
     active_count = active.count()
+    scored.unpersist()  # the forecast itself is cached and counted
     preview = forecast.filter(F.col("horizon") == 1).limit(10).toPandas()
     metadata = {
         "forecast_origin": str(origin),
