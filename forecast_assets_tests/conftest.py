@@ -157,3 +157,12 @@ def quarantined(warehouse) -> dict[str, str]:
             assert warehouse.read_bytes("raw-data", stored.key.removesuffix(".reason.txt")) is not None
             found[original] = reason
     return found
+
+
+def tick_new_sales_files(warehouse, cursor: str | None) -> dg.SensorResult:
+    """One evaluation of the new_sales_files sensor over `warehouse`, from `cursor` (the daemon's way)."""
+    from forecast_assets.automation.sensors import new_sales_files
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse})
+        return new_sales_files(context)

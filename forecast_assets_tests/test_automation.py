@@ -14,10 +14,10 @@ from aiosmtpd.controller import Controller
 
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.automation.schedules import weekly_retraining
-from forecast_assets.automation.sensors import drift_retraining, new_sales_files, notify_on_failure, notify_on_success
+from forecast_assets.automation.sensors import drift_retraining, notify_on_failure, notify_on_success
 from forecast_assets.resources.notifications import Notifier
 from forecast_assets.resources.storage import Warehouse
-from forecast_assets_tests.conftest import quarantined, resolved
+from forecast_assets_tests.conftest import quarantined, resolved, tick_new_sales_files
 from forecast_assets_tests.minio_server import free_port
 
 
@@ -55,25 +55,19 @@ def csv_of(week: str, scale: float = 1.0) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def evaluate(warehouse: Warehouse, cursor: str | None) -> dg.SensorResult:
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse})
-        return new_sales_files(context)
-
-
 def test_new_sales_file_sensor_requests_once_per_file_version(landing):
     landing.write_bytes("raw-data", "uploads/week.csv", csv_of("2025-03-03"))
-    first = evaluate(landing, None)
+    first = tick_new_sales_files(landing, None)
     (request,) = first.run_requests
     assert request.tags["dagster/asset_partition_range_start"] == "2025-03-03"
     assert request.tags["dagster/asset_partition_range_end"] == "2025-03-03"
     assert request.tags["forecast/file"] == "uploads/week.csv"
 
-    again = evaluate(landing, first.cursor)
+    again = tick_new_sales_files(landing, first.cursor)
     assert not again.run_requests and "no new or changed" in again.skip_reason.skip_message
 
     landing.write_bytes("raw-data", "uploads/week.csv", csv_of("2025-03-03", scale=1.1))
-    changed = evaluate(landing, again.cursor)
+    changed = tick_new_sales_files(landing, again.cursor)
     (request,) = changed.run_requests
     assert request.run_key != first.run_requests[0].run_key
 
@@ -81,7 +75,7 @@ def test_new_sales_file_sensor_requests_once_per_file_version(landing):
 def test_new_sales_file_sensor_covers_every_week_of_a_multi_week_file(landing):
     body = pd.concat([pd.read_csv(io.BytesIO(csv_of(w))) for w in ("2025-03-03", "2025-03-10", "2025-03-17")])
     landing.write_bytes("raw-data", "multi.csv", body.to_csv(index=False).encode())
-    (request,) = evaluate(landing, None).run_requests
+    (request,) = tick_new_sales_files(landing, None).run_requests
     assert request.tags["dagster/asset_partition_range_start"] == "2025-03-03"
     assert request.tags["dagster/asset_partition_range_end"] == "2025-03-17"
 
@@ -89,7 +83,7 @@ def test_new_sales_file_sensor_covers_every_week_of_a_multi_week_file(landing):
 def test_unreadable_file_is_reported_and_quarantined(landing):
     landing.write_bytes("raw-data", "broken.parquet", b"this is not parquet")
     landing.write_bytes("raw-data", "no_dates.csv", b"produto,categoria_valor,quantidade,valor_total\nP1,casa,1,2.0\n")
-    result = evaluate(landing, None)
+    result = tick_new_sales_files(landing, None)
     assert not result.run_requests
     message = result.skip_reason.skip_message
     assert "broken.parquet" in message and "not a readable Parquet file" in message
@@ -98,12 +92,12 @@ def test_unreadable_file_is_reported_and_quarantined(landing):
     assert set(moved) == {"broken.parquet", "no_dates.csv"}
     assert "broken.parquet" not in {o.key for o in landing.list_objects("raw-data")}
     assert "not a readable Parquet file" in moved["broken.parquet"]
-    assert not evaluate(landing, result.cursor).run_requests  # a quarantined file is never read as sales
+    assert not tick_new_sales_files(landing, result.cursor).run_requests  # a quarantined file is never read as sales
 
 
 def test_file_for_a_week_far_in_the_future_is_reported_and_quarantined(landing):
     landing.write_bytes("raw-data", "future.csv", csv_of("2031-03-03"))
-    result = evaluate(landing, None)
+    result = tick_new_sales_files(landing, None)
     message = result.skip_reason.skip_message
     assert not result.run_requests and "future.csv row 1 (line 2)" in message and "is in the future" in message
     assert "is in the future" in quarantined(landing)["future.csv"]
@@ -112,7 +106,7 @@ def test_file_for_a_week_far_in_the_future_is_reported_and_quarantined(landing):
 def test_file_for_the_current_week_waits_until_the_week_is_complete(landing):
     today = datetime.now(UTC).date()
     landing.write_bytes("raw-data", "this_week.csv", csv_of(str(today - timedelta(days=today.weekday()))))
-    result = evaluate(landing, None)
+    result = tick_new_sales_files(landing, None)
     assert not result.run_requests and "fall in no complete week yet" in result.skip_reason.skip_message
     assert "this_week.csv" in {o.key for o in landing.list_objects("raw-data")}  # kept for later
 
@@ -298,11 +292,11 @@ def test_keys_storage_cannot_address_never_stop_a_tick(landing, tmp_path):
         (tmp_path / "warehouse" / "raw-data" / odd).write_bytes(csv_of("2025-03-03"))
     landing.write_bytes("raw-data", long_name, b"\xd0\xcf\x11\xe0" + bytes(100))
     landing.write_bytes("raw-data", "exports/good.csv", csv_of("2025-03-10"))
-    result = evaluate(landing, None)
+    result = tick_new_sales_files(landing, None)
     assert [r.tags["forecast/file"] for r in result.run_requests] == ["exports/good.csv"]
     assert "old Excel workbook" in quarantined(landing)[long_name]
     quarantine = [o.key for o in landing.list_objects("raw-data", "quarantine/files/")]
     assert all(len(part.encode()) <= 200 for key in quarantine for part in key.split("/"))  # filesystems: 255
     assert odd in json.loads(result.cursor)
-    again = evaluate(landing, result.cursor)
+    again = tick_new_sales_files(landing, result.cursor)
     assert not again.run_requests

@@ -18,11 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from forecast_assets.assets.ingestion import IngestionConfig, limits_for
-from forecast_assets.automation.sensors import new_sales_files
 from forecast_assets.landing.area import INDEX_KEY, quarantine_key, spreadsheet_safe
 from forecast_assets.landing.schema import FileProblem
 from forecast_assets.landing.validation import clean_name, message, parse_sales_file
-from forecast_assets_tests.conftest import quarantined, resolved
+from forecast_assets_tests.conftest import quarantined, resolved, tick_new_sales_files
 
 WEEK = "2025-03-03"
 HEADER = "produto,categoria_valor,quantidade,valor_total,data_venda"
@@ -491,21 +490,16 @@ def test_the_sensor_keeps_ticking_over_the_corpus(local_defs, tmp_path):
     warehouse = resolved(local_defs, "warehouse")
     land_all(warehouse)
     (tmp_path / "warehouse" / "raw-data" / "corpus" / "win\\path.csv").write_text(text(lines(1, 900)))
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=None, resources={"warehouse": warehouse})
-        result = new_sales_files(context)
-        assert {r.tags["forecast/file"] for r in result.run_requests} == {
-            f"corpus/{c.name}"[:200] for c in CORPUS if c.good
-        }
-        assert set(quarantined(warehouse)) == {f"corpus/{c.name}" for c in CORPUS if c.problem}
-        later = dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"warehouse": warehouse})
-        again = new_sales_files(later)
-        assert not again.run_requests and "no new or changed sales file" in again.skip_reason.skip_message
+    result = tick_new_sales_files(warehouse, None)
+    assert {r.tags["forecast/file"] for r in result.run_requests} == {
+        f"corpus/{c.name}"[:200] for c in CORPUS if c.good
+    }
+    assert set(quarantined(warehouse)) == {f"corpus/{c.name}" for c in CORPUS if c.problem}
+    again = tick_new_sales_files(warehouse, result.cursor)
+    assert not again.run_requests and "no new or changed sales file" in again.skip_reason.skip_message
     warehouse.write_bytes("raw-data", "corpus/new.csv", text(lines(1, 500)).encode())
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"warehouse": warehouse})
-        (request,) = new_sales_files(context).run_requests
-        assert request.tags["forecast/file"] == "corpus/new.csv"
+    (request,) = tick_new_sales_files(warehouse, again.cursor).run_requests
+    assert request.tags["forecast/file"] == "corpus/new.csv"
 
 
 def test_weeks_stored_by_an_older_release_are_read_with_new_ones(local_defs, spark):
@@ -551,9 +545,7 @@ def test_a_reader_failing_in_an_unforeseen_way_stops_only_its_file(local_defs, m
     warehouse = resolved(local_defs, "warehouse")
     warehouse.write_bytes("raw-data", "v/cursed.csv", text(lines(2, 800)).encode())
     warehouse.write_bytes("raw-data", "v/fine.csv", text(lines(2, 810)).encode())
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=None, resources={"warehouse": warehouse})
-        tick = new_sales_files(context)
+    tick = tick_new_sales_files(warehouse, None)
     assert [r.tags["forecast/file"] for r in tick.run_requests] == ["v/fine.csv"] and tick.cursor
     assert "could not be read (RuntimeError: an exporter nobody has seen)" in quarantined(warehouse)["v/cursed.csv"]
     warehouse.write_bytes("raw-data", "v/cursed2.csv", text(lines(2, 820)).encode().replace(b"E82", b"E83"))

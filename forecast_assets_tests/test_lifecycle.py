@@ -31,6 +31,13 @@ def current(defs) -> dict:
     return resolved(defs, "ml_models_io").read_manifest(PRODUCTION)["current"]["__all__"]
 
 
+def rollback(defs, instance, **config) -> dg.ExecuteInProcessResult:
+    """The rollback_production_model job, in process, with its op's config."""
+    run_config = {"ops": {"rollback_production_model_op": {"config": config}}}
+    job = defs.get_job_def("rollback_production_model")
+    return job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+
+
 def gate_of(result) -> dg.AssetCheckEvaluation:
     return {c.check_name: c for c in result.get_asset_check_evaluations()}["best_model_beats_baselines"]
 
@@ -126,11 +133,7 @@ def test_the_model_that_does_not_serve_forecasts_in_the_shadow(lifecycle):
 def test_a_rollback_serves_the_previous_model_and_restores_its_forecast(lifecycle):
     defs, instance, states = lifecycle
     before_rollback = current(defs)
-    job = defs.get_job_def("rollback_production_model")
-    result = job.execute_in_process(
-        instance=instance, run_config={"ops": {"rollback_production_model_op": {"config": {"reason": "test"}}}}
-    )
-    assert result.success
+    assert rollback(defs, instance, reason="test").success
     now = current(defs)
     assert now["version"] == before_rollback["version"] + 1 and now["key"] == "production_model/v0001"
     entry = read_ledger(resolved(defs, "warehouse"))[-1]
@@ -161,12 +164,7 @@ def test_a_rollback_to_a_missing_or_damaged_version_changes_nothing(lifecycle, d
             if "/metadata/" in stored.key:
                 warehouse.delete("ml-models", stored.key)
     before, ledger = current(defs), warehouse.read_bytes("ml-experiments", LEDGER_KEY)
-    job = defs.get_job_def("rollback_production_model")
-    result = job.execute_in_process(
-        instance=instance,
-        run_config={"ops": {"rollback_production_model_op": {"config": {"to_version": to_version}}}},
-        raise_on_error=False,
-    )
+    result = rollback(defs, instance, to_version=to_version)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert expected in str(failure.step_failure_data.error)
