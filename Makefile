@@ -54,6 +54,7 @@ dev: setup
 
 test: setup
 	MINIO_BIN="$$(scripts/build-minio.sh)" \
+	MLFLOW_BIN="$$(scripts/build-mlflow-server.sh)" \
 	FORECAST_S3A_JARS="$$(PYTHON=$(PY) scripts/fetch-s3a-jars.sh)" \
 	$(VENV)/bin/pytest
 

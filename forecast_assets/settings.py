@@ -17,6 +17,8 @@ FORECAST_STORAGE picks the storage: `local` (default, a warehouse folder, no ser
   FORECAST_S3A_JARS      jar paths (comma-separated) or a folder of jars for S3A (the Makefile fills it)
   FORECAST_HISTORY_START the first day of sales history (YYYY-MM-DD, default 2023-01-02); the weekly
                          partitions of raw_sales start on the Monday of its week
+  MLFLOW_TRACKING_URI    optional: log runs, metrics and the served model to MLflow (pip install '.[mlflow]')
+  FORECAST_MLFLOW_EXPERIMENT / FORECAST_MLFLOW_MODEL  the experiment and registered model names
 """
 
 from __future__ import annotations
@@ -215,6 +217,19 @@ def automated_run_config() -> dict:
 def git_commit() -> str | None:
     """The code's commit for the promotion ledger, where the image has no .git folder (FORECAST_GIT_COMMIT)."""
     return os.environ.get("FORECAST_GIT_COMMIT") or None
+
+
+def tracking_config() -> dict:
+    """Keyword arguments for MlflowTracking: off unless MLFLOW_TRACKING_URI is set (then read through dg.EnvVar:
+    the URI may carry credentials)."""
+    if not os.environ.get("MLFLOW_TRACKING_URI", "").strip():
+        return {}
+    return {
+        "tracking_uri": dg.EnvVar("MLFLOW_TRACKING_URI"),
+        "experiment": os.environ.get("FORECAST_MLFLOW_EXPERIMENT", "forecast_assets"),
+        "registered_model": os.environ.get("FORECAST_MLFLOW_MODEL", "forecast_assets_production_model"),
+        "ui_url": os.environ.get("FORECAST_MLFLOW_UI_URL", ""),
+    }
 
 
 def notification_config() -> dict:

@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 
 from forecast_assets import settings
 from forecast_assets.definitions import build_defs
+from forecast_assets_tests import mlflow_server
 from forecast_assets_tests.minio_server import REPO, new_server, remove
 
 TEST_RUN_CONFIG = {
@@ -69,6 +70,16 @@ def minio():
     server.start()
     yield server
     remove(server)
+
+
+@pytest.fixture(scope="session")
+def tracking_server():
+    """A real MLflow tracking server (SQLite backend, temporary artifact folder), started for the tests that
+    ask for it."""
+    server = mlflow_server.new_server()
+    server.start()
+    yield server
+    mlflow_server.remove(server)
 
 
 @pytest.fixture(scope="session")

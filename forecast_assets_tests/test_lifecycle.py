@@ -5,6 +5,7 @@ version without changing anything."""
 
 import copy
 import json
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -47,12 +48,14 @@ def lifecycle(request, tmp_path_factory, spark):
     """Three retrainings on the same weeks: promoted, refused by the champion, promoted again; on the embedded
     default and on MinIO."""
     with pytest.MonkeyPatch.context() as patch, dg.instance_for_test() as instance:
-        if request.param == "minio":
+        if request.param == "minio":  # and MLflow tracking, against a real tracking server
             server = request.getfixturevalue("minio")
             patch.setenv("FORECAST_STORAGE", "minio")
             patch.setenv("FORECAST_S3_ENDPOINT", server.endpoint)
+            patch.setenv("MLFLOW_TRACKING_URI", request.getfixturevalue("tracking_server").uri)
             empty_buckets(server)
-        else:
+        else:  # and no MLFLOW_TRACKING_URI: nothing is tracked
+            patch.delenv("MLFLOW_TRACKING_URI", raising=False)
             patch.setenv("FORECAST_STORAGE", "local")
             patch.setenv("FORECAST_WAREHOUSE", str(tmp_path_factory.mktemp("lifecycle") / "warehouse"))
         from forecast_assets.definitions import build_defs
@@ -147,6 +150,64 @@ def test_a_rollback_serves_the_previous_model_and_restores_its_forecast(lifecycl
     )
     assert rerun.success
     pd.testing.assert_frame_equal(forecast(defs), states[0][2])  # the forecast version 1 made, exactly
+
+
+def test_mlflow_records_every_run_and_its_champion_alias_follows_promotions_and_rollbacks(lifecycle, spark):
+    """On MinIO the lifecycle runs with MLFLOW_TRACKING_URI set (a real tracking server); on the local folder
+    without it, where nothing may be tracked. (After the rollback test: the alias has followed it.)"""
+    defs, _, states = lifecycle
+    tracking = resolved(defs, "tracking")
+    runs = [state[0] for state in states]
+    production = [run.asset_materializations_for_node("production_model")[0].metadata for run in runs]
+    ledger = read_ledger(resolved(defs, "warehouse"))
+    if not tracking.enabled:
+        assert all("mlflow_run" not in meta for meta in production)
+        assert all("mlflow" not in entry for entry in ledger)
+        return
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking.tracking_uri)
+    experiment = client.get_experiment_by_name("forecast_assets").experiment_id
+    for run, meta in zip(runs, production, strict=True):
+        (parent,) = client.search_runs([experiment], f"tags.`dagster.run_id` = '{run.run_id}'")
+        assert meta["mlflow_run"].value.endswith(f"/runs/{parent.info.run_id}")
+        comparison = run.asset_materializations_for_node("model_comparison")[0].metadata
+        best = comparison["best_model"].value
+        assert parent.data.metrics[f"{best}.rmse"] == pytest.approx(comparison["best_rmse"].value)
+        assert parent.data.params["gate_metric"] == "rmse" and parent.data.params["best_model"] == best
+        report = client.download_artifacts(parent.info.run_id, "model_comparison.json")
+        assert json.loads(Path(report).read_text())["run_id"] == run.run_id
+        children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        assert {c.data.tags["forecast.candidate"] for c in children} == {
+            "random_forest",
+            "linear_regression",
+            "gradient_boosting",
+        }
+        forest = next(c for c in children if c.data.tags["forecast.candidate"] == "random_forest")
+        trained = run.asset_materializations_for_node("random_forest_model")[0].metadata
+        assert forest.data.params["maxDepth"] == str(trained["best_params"].value["maxDepth"])
+        assert forest.data.metrics["cv_rmse"] == pytest.approx(trained["cv_rmse"].value)
+        grid = json.loads(Path(client.download_artifacts(forest.info.run_id, "cv_grid.json")).read_text())
+        assert len(grid["data"]) == trained["grid_points"].value  # every grid point, with its rmse
+    # One registered version per stored model: v0001 (promoted, re-served by the refusal) and v0003.
+    name = tracking.registered_model
+    versions = {v.tags["forecast.stored_key"]: v for v in client.search_model_versions(f"name = '{name}'")}
+    assert set(versions) == {"production_model/v0001", "production_model/v0003"}
+    assert [entry.get("mlflow", {}).get("model_version") for entry in ledger[:4]] == [
+        int(versions["production_model/v0001"].version),
+        int(versions["production_model/v0001"].version),
+        int(versions["production_model/v0003"].version),
+        int(versions["production_model/v0001"].version),  # the rollback
+    ]
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert champion.tags["forecast.stored_key"] == current(defs)["key"] == "production_model/v0001"
+    # The registered files are the stored model: they load in Spark as the same pipeline.
+    from pyspark.ml.util import DefaultParamsReader
+
+    folder = client.download_artifacts(champion.run_id, "production_model")
+    loaded = DefaultParamsReader.loadParamsInstance(folder, spark)
+    stored = resolved(defs, "ml_models_io").load_key("production_model/v0001")
+    assert [type(s).__name__ for s in loaded.stages] == [type(s).__name__ for s in stored.stages]
 
 
 @pytest.mark.parametrize(

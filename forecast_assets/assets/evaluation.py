@@ -26,6 +26,7 @@ from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRe
 from forecast_assets.ml.metrics import evaluate_forecasts
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError
+from forecast_assets.settings import MODELS_BUCKET
 
 # Baselines, scored on the same holdout rows: each is a feature column known at the origin (see
 # ml/features.py), or zero. Zero is strong on absolute error for series that mostly do not sell.
@@ -39,6 +40,7 @@ BASELINES = {
     "zero": None,
 }
 CANDIDATE_INS = {c.asset_name: dg.AssetIn(c.asset_name) for c in CANDIDATES}
+SHORT_NAMES = {c.asset_name: c.name for c in CANDIDATES}
 GATE_CHECK = "best_model_beats_baselines"
 
 
@@ -62,10 +64,6 @@ class EvaluationConfig(dg.Config):
         description="and at least this fraction below the production model that serves (the champion), re-scored "
         "on this run's holdout; 0: at least as good",
     )
-
-
-def _model_name(asset_name: str) -> str:
-    return asset_name.removesuffix("_model")
 
 
 def _training_seconds(context: dg.AssetExecutionContext, asset_name: str) -> float | None:
@@ -208,7 +206,7 @@ def champion_predictions(
     io_manager_key="ml_experiments_io",
     kinds={"spark", "json"},
     ins={"feature_dataset": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), "raw_sales": dg.AssetIn(), **CANDIDATE_INS},
-    required_resource_keys={"ml_models_io", "warehouse"},
+    required_resource_keys={"ml_models_io", "warehouse", "tracking"},
 )
 def model_comparison(
     context: dg.AssetExecutionContext,
@@ -240,10 +238,10 @@ def model_comparison(
             champion_error = f"the champion could not score this run's holdout: {str(error).splitlines()[0][:300]}"
             champion = None
     for asset_name, model in candidates.items():
-        name = _model_name(asset_name)
+        name = SHORT_NAMES[asset_name]
         relative = model.copy().setPredictionCol(f"{name}_relative").transform(holdout)
         holdout = LevelRescaler(inputCol=f"{name}_relative", outputCol=name).transform(relative)
-    models = [_model_name(name) for name in candidates]
+    models = [SHORT_NAMES[name] for name in candidates]
     columns = sorted({c for c in BASELINES.values() if c})
     scored = [*models, *(["champion"] if champion else [])]
     frame = holdout.select("produto", "origin_date", "horizon", "forecast_date", "target", *columns, *scored).toPandas()
@@ -276,7 +274,7 @@ def model_comparison(
         entry["ratio_to_best_baseline"] = entry["origin_mean"][config.gate_metric] / base if base else float("nan")
     best = gate["best_model"]
     importances = {
-        _model_name(asset_name): dict(zip(FEATURE_COLUMNS, map(float, model.featureImportances.toArray()), strict=True))
+        SHORT_NAMES[asset_name]: dict(zip(FEATURE_COLUMNS, map(float, model.featureImportances.toArray()), strict=True))
         for asset_name, model in candidates.items()
         if hasattr(model, "featureImportances")
     }
@@ -306,11 +304,11 @@ def model_comparison(
         "mase_scale_seasonal_naive_train_mae": scale,
         "feature_dataset": lineage,
         "models": {
-            _model_name(c.asset_name): {
-                **scores[_model_name(c.asset_name)],
+            c.name: {
+                **scores[c.name],
                 "best_params": best_params(c, candidates[c.asset_name]),
                 "training_seconds": _training_seconds(context, c.asset_name),
-                "feature_importances": importances.get(_model_name(c.asset_name)),
+                "feature_importances": importances.get(c.name),
             }
             for c in CANDIDATES
         },
@@ -336,6 +334,7 @@ def model_comparison(
     ]
     if importances:
         sections.append(plots.feature_importances(importances))
+    tracked = context.resources.tracking.log_comparison(context, report, config.model_dump())
     return dg.Output(
         report,
         metadata={
@@ -361,6 +360,7 @@ def model_comparison(
                 ),
             ),
             "report": dg.MetadataValue.md("\n\n".join(sections)),
+            **tracked,
         },
     )
 
@@ -438,7 +438,7 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
     io_manager_key="ml_models_io",
     kinds={"spark"},
     ins={"model_comparison": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), **CANDIDATE_INS},
-    required_resource_keys={"ml_models_io", "warehouse"},
+    required_resource_keys={"ml_models_io", "warehouse", "tracking"},
 )
 def production_model(
     context: dg.AssetExecutionContext, model_comparison: dict, feature_pipeline: PipelineModel, **candidates
@@ -469,7 +469,7 @@ def production_model(
         model = PipelineModel(stages=[*feature_pipeline.stages, BaselineForecaster(column=entry["column"] or "")])
         event, kind, params = "first_baseline", "baseline", {"column": entry.get("column")}
         context.log.warning(f"no candidate beats the baselines: serving the best baseline, {served}")
-    warehouse = context.resources.warehouse
+    warehouse, tracking = context.resources.warehouse, context.resources.tracking
     entries = read_ledger(warehouse, context.instance)
     manifest = context.resources.ml_models_io.read_manifest(PRODUCTION)
     version = manifest["last_version"] + 1  # the version the IO manager is about to write
@@ -519,9 +519,14 @@ def production_model(
             "sales_range": model_comparison["feature_dataset"].get("sales_range", ""),
             "holdout": f"{model_comparison['holdout']['first_date']} .. {model_comparison['holdout']['last_date']}",
             "ledger": ledger_table([*entries, ledger_entry]),
+            **tracking.link(context),
         },
     )
     # The pointer has moved (the IO manager ran when the output was yielded): the ledger is written last,
     # with the version and folder the manifest now names.
     current = context.resources.ml_models_io.read_manifest(PRODUCTION)["current"][UNPARTITIONED]
-    append_ledger(warehouse, entries, {**ledger_entry, "version": current["version"], "key": current["key"]})
+    ledger_entry = {**ledger_entry, "version": current["version"], "key": current["key"]}
+    if registered := tracking.serve(context, warehouse, MODELS_BUCKET, current["key"], event, gate["description"]):
+        ledger_entry["mlflow"] = registered
+    tracking.finish(context)
+    append_ledger(warehouse, entries, ledger_entry)

@@ -19,7 +19,7 @@ from pydantic import Field
 from forecast_assets import settings
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError, Warehouse
-from forecast_assets.settings import EXPERIMENTS_BUCKET
+from forecast_assets.settings import EXPERIMENTS_BUCKET, MODELS_BUCKET
 
 LEDGER_KEY = "ledger/production_model.json"
 PRODUCTION = dg.AssetKey("production_model")
@@ -145,7 +145,7 @@ class RollbackConfig(dg.Config):
     reason: str = Field(default="manual rollback", description="why, for the ledger")
 
 
-@dg.op(required_resource_keys={"ml_models_io", "warehouse"})
+@dg.op(required_resource_keys={"ml_models_io", "warehouse", "tracking"})
 def rollback_production_model_op(context: dg.OpExecutionContext, config: RollbackConfig) -> None:
     """Re-points production_model to an earlier stored version without retraining: checks that the version
     exists and loads, moves the pointer, records the rollback in the ledger. sales_forecast uses it from its
@@ -197,6 +197,10 @@ def rollback_production_model_op(context: dg.OpExecutionContext, config: Rollbac
         "rolled_back_to": target["version"],
         "reason": config.reason,
     }
+    tracking = context.resources.tracking
+    if registered := tracking.serve(context, warehouse, MODELS_BUCKET, target["key"], "rollback", config.reason):
+        entry["mlflow"] = registered
+    tracking.finish(context)
     entries = append_ledger(warehouse, entries, entry)
     context.log_event(
         dg.AssetMaterialization(
@@ -211,6 +215,7 @@ def rollback_production_model_op(context: dg.OpExecutionContext, config: Rollbac
                 "rolled_back_to": target["version"],
                 "replaced_version": current["version"],
                 "ledger": ledger_table(entries),
+                **tracking.link(context),
             },
         )
     )

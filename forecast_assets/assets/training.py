@@ -21,6 +21,7 @@ from forecast_assets.ml.tuning import (
     ProgressEvaluator,
     TimeSeriesCrossValidator,
 )
+from forecast_assets.resources.tracking import MlflowTracking
 
 FINITE_METRICS = "finite_cv_metrics"
 
@@ -39,6 +40,11 @@ class Candidate:
     label: str
     estimator: Callable[[], Estimator]
     grids: dict[str, dict[str, list]]  # profile -> param name -> values
+
+    @property
+    def name(self) -> str:
+        """The short name the comparison, the ledger and MLflow use: random_forest, linear_regression, ..."""
+        return self.asset_name.removesuffix("_model")
 
     def param_maps(self, estimator: Estimator, profile: str) -> list[dict]:
         builder = ParamGridBuilder()
@@ -109,7 +115,9 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
             )
         ],
     )
-    def _candidate(context: dg.AssetExecutionContext, config: TrainingConfig, feature_dataset: DataFrame):
+    def _candidate(
+        context: dg.AssetExecutionContext, config: TrainingConfig, tracking: MlflowTracking, feature_dataset: DataFrame
+    ):
         estimator = candidate.estimator()
         grid = candidate.param_maps(estimator, config.profile)
         fits = len(grid) * config.cv_folds  # scored; nested grid points share one fit (ml/tuning.py)
@@ -160,6 +168,13 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
             yield check
             return
         context.log.info(f"{candidate.label}: best {params}, cv rmse {min(tuned.avgMetrics):.3f}, {seconds:.1f}s")
+        tracked = tracking.log_candidate(
+            context,
+            candidate.name,
+            {**params, "profile": config.profile, "cv_folds": config.cv_folds},
+            [({p.name: v for p, v in point.items()}, rmse) for point, rmse in zip(grid, tuned.avgMetrics, strict=True)],
+            {"cv_rmse": float(min(tuned.avgMetrics)), "training_seconds": seconds},
+        )
         yield dg.Output(
             tuned.bestModel,
             metadata={
@@ -170,6 +185,7 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
                 "grid_points": len(grid),
                 "training_seconds": round(seconds, 2),
                 "cv_grid": dg.MetadataValue.md(grid_table),
+                **tracked,
             },
         )
         yield check

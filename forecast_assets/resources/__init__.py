@@ -6,12 +6,14 @@ from forecast_assets.resources.io_managers import JsonIOManager, SparkModelIOMan
 from forecast_assets.resources.notifications import Notifier
 from forecast_assets.resources.spark import spark_resource
 from forecast_assets.resources.storage import Warehouse
+from forecast_assets.resources.tracking import MlflowTracking
 from forecast_assets.settings import (
     DATA_BUCKET,
     EXPERIMENTS_BUCKET,
     MODELS_BUCKET,
     PROCESSED_BUCKET,
     notification_config,
+    tracking_config,
     warehouse_config,
 )
 
@@ -28,4 +30,5 @@ def build_resources() -> dict:
         "ml_models_io": SparkModelIOManager(warehouse=warehouse, pyspark=pyspark, bucket=MODELS_BUCKET),
         "ml_experiments_io": JsonIOManager(warehouse=warehouse, bucket=EXPERIMENTS_BUCKET),
         "notifier": Notifier(**notification_config()),
+        "tracking": MlflowTracking(**tracking_config()),
     }
