@@ -174,6 +174,34 @@ def automation_running_by_default() -> bool:
     return os.environ.get("FORECAST_AUTOMATION", "stopped").strip().lower() == "running"
 
 
+def forecast_deadline_hour() -> int:
+    """The hour (FORECAST_TIMEZONE) of Monday by which the weekly run must have refreshed production_model and
+    sales_forecast; later, the UI marks them overdue (FORECAST_DEADLINE_HOUR, default 12)."""
+    text = os.environ.get("FORECAST_DEADLINE_HOUR", "12").strip()
+    if not text.isdigit() or not 7 <= int(text) <= 23:
+        raise ValueError(f"FORECAST_DEADLINE_HOUR={text!r}: expected an hour after the 06:00 run, 7 to 23")
+    return int(text)
+
+
+def asset_owners() -> list[str]:
+    """Owners of every asset, shown in the UI: e-mail addresses or team:name (FORECAST_OWNERS, comma-separated)."""
+    owners = [o.strip() for o in os.environ.get("FORECAST_OWNERS", "team:forecasting").split(",") if o.strip()]
+    for owner in owners:
+        if not (owner.startswith("team:") or re.fullmatch(r"[^@\s]+@[^@\s]+", owner)):
+            raise ValueError(f"FORECAST_OWNERS: {owner!r} is neither an e-mail address nor team:<name>")
+    return owners
+
+
+def source_url() -> str | None:
+    """Where the code is browsed (FORECAST_SOURCE_URL, e.g. https://github.com/org/forecast_assets): the UI's
+    code links then open there at FORECAST_SOURCE_BRANCH (default main) instead of the local file."""
+    return os.environ.get("FORECAST_SOURCE_URL", "").strip() or None
+
+
+def source_branch() -> str:
+    return os.environ.get("FORECAST_SOURCE_BRANCH", "main").strip() or "main"
+
+
 def drift_retrain_after() -> int:
     """Consecutive drifted scores before a drift-triggered retraining (debounce)."""
     return int(os.environ.get("FORECAST_DRIFT_RETRAIN_AFTER", "1"))

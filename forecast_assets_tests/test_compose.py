@@ -24,6 +24,7 @@ SERVICES = {
     "user-code",
     "dagster-webserver",
     "dagster-daemon",
+    "dagster-proxy",
 }
 DAGSTER_SERVICES = ("user-code", "dagster-webserver", "dagster-daemon")
 POSTGRES_VARIABLES = {f"DAGSTER_POSTGRES_{k}" for k in ("HOST", "PORT", "USER", "PASSWORD", "DB")}
@@ -68,7 +69,7 @@ def test_the_compose_loader_accepts_the_file_with_env_example(project):
 
 def test_secrets_come_only_from_env_and_missing_ones_stop_compose(tmp_path):
     example = env_example()
-    for secret in ("AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD"):
+    for secret in ("AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DAGSTER_UI_PASSWORD_HASH"):
         assert secret in example  # a local-only placeholder, documented
         env_file = tmp_path / f"without-{secret}.env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in example.items() if k != secret))
@@ -78,6 +79,37 @@ def test_secrets_come_only_from_env_and_missing_ones_stop_compose(tmp_path):
     for value in example.values():
         if len(value) > 8:
             assert value not in text  # no placeholder secret is copied into the file
+
+
+def published(project: dict) -> dict[str, list[tuple[str, int]]]:
+    return {
+        name: [(port.get("host_ip", ""), port["target"]) for port in service["ports"]]
+        for name, service in project["services"].items()
+        if service.get("ports")
+    }
+
+
+def test_published_ports_listen_on_loopback_unless_opened_and_the_ui_only_behind_basic_auth(project, tmp_path):
+    assert published(project) == {
+        "minio": [("127.0.0.1", 9000), ("127.0.0.1", 9001)],
+        "spark-master": [("127.0.0.1", 8080)],
+        "dagster-proxy": [("127.0.0.1", 3000)],  # the webserver itself publishes nothing
+    }
+    opened = tmp_path / "opened.env"
+    opened.write_text((REPO / ".env.example").read_text() + "FORECAST_BIND_ADDRESS=0.0.0.0\n")
+    loaded = compose_check(opened)
+    assert loaded.returncode == 0, loaded.stderr
+    assert {ip for ports in published(json.loads(loaded.stdout)).values() for ip, _ in ports} == {"0.0.0.0"}
+    # The proxy: Caddy with basic auth from .env, forwarding to the webserver's port.
+    proxy, webserver = project["services"]["dagster-proxy"], project["services"]["dagster-webserver"]
+    (mount,) = proxy["volumes"]
+    assert mount["source"].endswith("deploy/caddy/Caddyfile") and mount["read_only"]
+    caddyfile = (REPO / "deploy" / "caddy" / "Caddyfile").read_text()
+    assert re.search(r"basic_auth \{\s+\{\$DAGSTER_UI_USER\} \{\$DAGSTER_UI_PASSWORD_HASH\}\s+\}", caddyfile)
+    target = re.search(r"reverse_proxy (\S+):(\d+)", caddyfile)
+    assert target.group(1) == "dagster-webserver" and target.group(2) == command_option(webserver, "-p")
+    assert proxy["environment"]["DAGSTER_UI_PASSWORD_HASH"].startswith("$2")  # a bcrypt hash, not a password
+    assert "dagster-webserver" in proxy["depends_on"]
 
 
 def test_dagster_yaml_postgres_storage_matches_every_dagster_service(project):
@@ -96,8 +128,10 @@ def test_dagster_yaml_postgres_storage_matches_every_dagster_service(project):
         assert env["DAGSTER_POSTGRES_DB"] == postgres["POSTGRES_DB"]
         assert "postgres" in project["services"][name]["depends_on"]
     embedded = yaml.safe_load((REPO / "dagster.yaml").read_text())
-    assert instance["run_coordinator"] == embedded["run_coordinator"]  # the same concurrency limits
-    assert instance["run_coordinator"]["config"]["tag_concurrency_limits"] == [{"key": "forecast/training", "limit": 1}]
+    assert instance["concurrency"] == embedded["concurrency"]  # the same concurrency limits
+    assert instance["concurrency"]["runs"]["tag_concurrency_limits"] == [{"key": "forecast/training", "limit": 1}]
+    assert instance["concurrency"]["pools"] == {"default_limit": 1, "granularity": "run"}
+    assert "run_coordinator" not in instance and "run_coordinator" not in embedded  # the legacy block is gone
 
 
 def test_workspace_names_the_user_code_server(project):

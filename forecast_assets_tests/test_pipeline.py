@@ -160,6 +160,33 @@ def test_production_model_forecasts_the_next_week_for_every_active_product(graph
     assert production["model"].value in ("random_forest", "linear_regression", "gradient_boosting")
 
 
+def test_the_ui_gets_sortable_tables_not_markdown(graph):
+    """Metric, per-horizon, CV-grid, drift, interval and preview tables are table metadata with a schema whose
+    column types match the values (the UI sorts numbers as numbers)."""
+    _, result = graph
+
+    def table(asset: str, key: str) -> dg.TableMetadataValue:
+        value = result.asset_materializations_for_node(asset)[0].metadata[key]
+        assert isinstance(value, dg.TableMetadataValue), (asset, key)
+        return value
+
+    metrics = table("model_comparison", "metrics")
+    assert {r.data["name"] for r in metrics.records} >= {"random_forest", "seasonal_naive", "zero"}
+    rmse = [r.data["rmse"] for r in metrics.records]
+    assert rmse == sorted(rmse) and {c.type for c in metrics.schema.columns if c.name != "name"} == {"float"}
+    horizon = table("model_comparison", "rmse_by_horizon")
+    assert [r.data["horizon_days"] for r in horizon.records] == list(range(1, 8))
+    grid = table("random_forest_model", "cv_grid")
+    assert [c.name for c in grid.schema.columns] == ["numTrees", "maxDepth", "cv_rmse"]
+    assert [r.data["maxDepth"] for r in grid.records] != [] and all(r.data["cv_rmse"] > 0 for r in grid.records)
+    assert {c.name: c.type for c in grid.schema.columns}["maxDepth"] == "int"
+    drift = table("drift_score", "columns")
+    assert {r.data["column"] for r in drift.records} >= {"rel_lag_1", "prediction"}
+    widths = table("sales_forecast", "interval_widths")
+    assert [c.name for c in widths.schema.columns] == ["horizon", "q80", "q95"] and len(widths.records) == 7
+    assert len(table("sales_forecast", "preview").records) == 10
+
+
 def test_drift_score_is_stored_with_a_table_per_column(graph):
     defs, _ = graph
     drift = load_current(defs, "ml_experiments_io", "drift_score")

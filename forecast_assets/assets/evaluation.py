@@ -21,9 +21,11 @@ from forecast_assets.assets.lifecycle import (
     read_ledger,
     run_context,
 )
+from forecast_assets.assets.tables import frame_table
 from forecast_assets.assets.training import CANDIDATES, best_params
 from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
 from forecast_assets.ml.metrics import evaluate_forecasts
+from forecast_assets.policies import SPARK_POOL, STEP_RETRY
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError
 from forecast_assets.settings import MODELS_BUCKET
@@ -203,6 +205,8 @@ def champion_predictions(
 
 @dg.asset(
     group_name="evaluation",
+    pool=SPARK_POOL,
+    retry_policy=STEP_RETRY,
     io_manager_key="ml_experiments_io",
     kinds={"spark", "json"},
     ins={"feature_dataset": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), "raw_sales": dg.AssetIn(), **CANDIDATE_INS},
@@ -350,14 +354,9 @@ def model_comparison(
             "decided_by": gate["decided_by"],
             "holdout_rows": len(frame),
             "holdout_origins": len(origins),
-            "metrics": dg.MetadataValue.table(
-                records=[
-                    dg.TableRecord({"name": name, **{k: _json_float(v) for k, v in row.items()}})
-                    for name, row in table.round(6).iterrows()
-                ],
-                schema=dg.TableSchema(
-                    columns=[dg.TableColumn("name", "string"), *[dg.TableColumn(c, "float") for c in table.columns]]
-                ),
+            "metrics": frame_table(table.astype(float), index="name"),
+            f"{config.gate_metric}_by_horizon": frame_table(
+                per_horizon.T.astype(float).rename(index=int), index="horizon_days"
             ),
             "report": dg.MetadataValue.md("\n\n".join(sections)),
             **tracked,
@@ -377,10 +376,6 @@ def metrics_table(scores: dict[str, dict], gate_metric: str) -> pd.DataFrame:
         for name, entry in scores.items()
     }
     return pd.DataFrame(rows).T.sort_values(gate_metric)
-
-
-def _json_float(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 @dg.asset_check(asset=model_comparison, name=GATE_CHECK, blocking=True, required_resource_keys={"ml_models_io"})
@@ -435,6 +430,8 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
 
 @dg.asset(
     group_name="evaluation",
+    pool=SPARK_POOL,
+    retry_policy=STEP_RETRY,
     io_manager_key="ml_models_io",
     kinds={"spark"},
     ins={"model_comparison": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), **CANDIDATE_INS},

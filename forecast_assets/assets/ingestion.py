@@ -31,6 +31,7 @@ from forecast_assets.landing.area import (
 from forecast_assets.landing.schema import BAD_ROW_COLUMNS, SALES_SCHEMA, Check, FileProblem
 from forecast_assets.landing.validation import Limits, as_date, mark_duplicates, message
 from forecast_assets.partitions import weekly_partitions
+from forecast_assets.policies import SPARK_POOL, STEP_RETRY
 from forecast_assets.resources.storage import StorageError, Warehouse
 from forecast_assets.settings import LANDING_BUCKET
 
@@ -378,6 +379,8 @@ RAW_SALES_CHECKS = {
 
 @dg.asset(
     group_name="ingestion",
+    pool=SPARK_POOL,
+    retry_policy=STEP_RETRY,
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="processed_data_io",

@@ -17,6 +17,7 @@ import dagster as dg
 from pydantic import Field
 
 from forecast_assets import settings
+from forecast_assets.policies import SPARK_POOL
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError, Warehouse
 from forecast_assets.settings import EXPERIMENTS_BUCKET, MODELS_BUCKET
@@ -145,7 +146,7 @@ class RollbackConfig(dg.Config):
     reason: str = Field(default="manual rollback", description="why, for the ledger")
 
 
-@dg.op(required_resource_keys={"ml_models_io", "warehouse", "tracking"})
+@dg.op(required_resource_keys={"ml_models_io", "warehouse", "tracking"}, pool=SPARK_POOL)
 def rollback_production_model_op(context: dg.OpExecutionContext, config: RollbackConfig) -> None:
     """Re-points production_model to an earlier stored version without retraining: checks that the version
     exists and loads, moves the pointer, records the rollback in the ledger. sales_forecast uses it from its

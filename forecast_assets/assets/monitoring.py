@@ -13,9 +13,11 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets.evaluation import CANDIDATE_INS
 from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_origins
+from forecast_assets.assets.tables import frame_table
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
 from forecast_assets.ml.metrics import conformal_quantile
+from forecast_assets.policies import SPARK_POOL, STEP_RETRY
 
 MAX_DRIFT_SAMPLE = 100_000  # rows per window handed to scipy
 CALENDAR = ("day_of_week", "year_sin", "year_cos", "horizon")  # known in advance: not drift
@@ -185,18 +187,20 @@ def forecast_with(
         "products": counts["products"],
         "active_products": active_count,
         "by_method": dg.MetadataValue.json(methods),
-        "intervals": dg.MetadataValue.md(
-            f"Split-conformal on |actual - forecast| / level over origins "
-            f"{', '.join(map(str, origins))} ({len(calibration)} rows): interval = forecast -+ "
-            f"q x level, never below 0.\n\n{widths_table(widths).to_markdown()}"
+        "intervals": (
+            f"Split-conformal on |actual - forecast| / level over origins {', '.join(map(str, origins))} "
+            f"({len(calibration)} rows): interval = forecast -+ q x level, never below 0 (table: interval_widths)"
         ),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+        "interval_widths": frame_table(widths_table(widths), index="horizon"),
+        "preview": frame_table(preview),
     }
     return forecast, metadata, (counts, active_count, active_since, horizon)
 
 
 @dg.asset(
     group_name="monitoring",
+    pool=SPARK_POOL,
+    retry_policy=STEP_RETRY,
     io_manager_key="ml_data_io",
     kinds={"spark", "parquet"},
     check_specs=[
@@ -240,6 +244,8 @@ class DriftConfig(dg.Config):
 
 @dg.asset(
     group_name="monitoring",
+    pool=SPARK_POOL,
+    retry_policy=STEP_RETRY,
     io_manager_key="ml_experiments_io",
     kinds={"scipy", "json"},
     check_specs=[
@@ -292,7 +298,7 @@ def drift_score(
             "drift_score": verdict["score"],
             "drifted": verdict["drifted"],
             "drifted_columns": ", ".join(verdict["drifted_columns"]) or "none",
-            "columns": dg.MetadataValue.md(table.round(4).to_markdown()),
+            "columns": frame_table(table, index="column", digits=4),
         },
     )
     yield dg.AssetCheckResult(
@@ -305,6 +311,8 @@ def drift_score(
 
 @dg.asset(
     group_name="monitoring",
+    pool=SPARK_POOL,
+    retry_policy=STEP_RETRY,
     io_manager_key="ml_data_io",
     kinds={"spark", "parquet"},
     ins={

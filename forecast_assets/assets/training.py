@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 from pyspark.ml import Estimator
 from pyspark.ml.regression import LinearRegression
@@ -15,12 +16,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import TRAIN
+from forecast_assets.assets.tables import frame_table
 from forecast_assets.ml.tuning import (
     GrowingGBTRegressor,
     GrowingRandomForestRegressor,
     ProgressEvaluator,
     TimeSeriesCrossValidator,
 )
+from forecast_assets.policies import SPARK_POOL, STEP_RETRY
 from forecast_assets.resources.tracking import MlflowTracking
 
 FINITE_METRICS = "finite_cv_metrics"
@@ -100,6 +103,8 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
     @dg.asset(
         name=candidate.asset_name,
         group_name="training",
+        pool=SPARK_POOL,
+        retry_policy=STEP_RETRY,
         io_manager_key="ml_models_io",
         kinds={"spark"},
         description=f"The {candidate.label} regressor, tuned over its grid by time-ordered cross-validation "
@@ -151,10 +156,10 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
         tuned = validator.fit(train)
         seconds = time.perf_counter() - started
         train.unpersist()
-        grid_table = "| params | cv rmse |\n|---|---|\n" + "\n".join(
-            f"| {', '.join(f'{p.name}={v}' for p, v in point.items())} | {rmse:.3f} |"
-            for point, rmse in zip(grid, tuned.avgMetrics, strict=True)
-        )
+        points = [
+            ({p.name: v for p, v in point.items()}, rmse) for point, rmse in zip(grid, tuned.avgMetrics, strict=True)
+        ]
+        grid_table = pd.DataFrame([{**point, "cv_rmse": rmse} for point, rmse in points]).sort_values("cv_rmse")
         params = best_params(candidate, tuned.bestModel)
         broken = [str(point) for point, rmse in zip(grid, tuned.avgMetrics, strict=True) if not math.isfinite(rmse)]
         check = dg.AssetCheckResult(
@@ -172,7 +177,7 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
             context,
             candidate.name,
             {**params, "profile": config.profile, "cv_folds": config.cv_folds},
-            [({p.name: v for p, v in point.items()}, rmse) for point, rmse in zip(grid, tuned.avgMetrics, strict=True)],
+            points,
             {"cv_rmse": float(min(tuned.avgMetrics)), "training_seconds": seconds},
         )
         yield dg.Output(
@@ -184,7 +189,7 @@ def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefin
                 "cv_folds": config.cv_folds,
                 "grid_points": len(grid),
                 "training_seconds": round(seconds, 2),
-                "cv_grid": dg.MetadataValue.md(grid_table),
+                "cv_grid": frame_table(grid_table),
                 **tracked,
             },
         )
