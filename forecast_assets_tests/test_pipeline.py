@@ -1,8 +1,11 @@
 """The whole graph on the embedded default (local Spark, local warehouse), in process and from the CLI."""
 
+import base64
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -185,6 +188,22 @@ def test_the_ui_gets_sortable_tables_not_markdown(graph):
     widths = table("sales_forecast", "interval_widths")
     assert [c.name for c in widths.schema.columns] == ["horizon", "q80", "q95"] and len(widths.records) == 7
     assert len(table("sales_forecast", "preview").records) == 10
+
+
+@pytest.mark.parametrize(("asset", "key"), [("sales_forecast", "forecast_plot"), ("model_comparison", "holdout_plot")])
+def test_the_forecast_and_the_holdout_are_plotted_over_time(graph, asset, key, tmp_path):
+    _, result = graph
+    text = result.asset_materializations_for_node(asset)[0].metadata[key].value
+    match = re.fullmatch(r"!\[[^\]]+\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
+    assert match, text[:200]
+    from matplotlib import image
+
+    path = tmp_path / f"{key}.png"
+    path.write_bytes(base64.b64decode(match.group(1)))
+    if os.environ.get("FORECAST_PLOTS_DIR"):  # to look at them
+        shutil.copy(path, os.environ["FORECAST_PLOTS_DIR"])
+    pixels = image.imread(path)
+    assert pixels.shape[0] > 150 and pixels.shape[1] > 300 and pixels.std() > 0.05  # a drawn figure, not blank
 
 
 def test_drift_score_is_stored_with_a_table_per_column(graph):

@@ -325,6 +325,9 @@ def model_comparison(
         {name: {h: m[config.gate_metric] for h, m in scores[name]["by_horizon"].items()} for name in scores}
     ).T
     table.attrs["models"] = models
+    over_time = plots.holdout_over_time(
+        frame, [best, gate["best_baseline"] or "zero", *(["champion"] if champion else [])]
+    )
     sections = [
         f"**{'Promoted' if gate['passed'] else 'Not promoted'}: {gate['description']}.**"
         + (f" ({champion_error})" if champion_error else ""),
@@ -333,6 +336,7 @@ def model_comparison(
         table.round(4).to_markdown(),
         f"{config.gate_metric} per horizon (days ahead):\n\n" + per_horizon.round(4).to_markdown(),
         plots.metric_bars(table),
+        over_time,
         plots.predicted_vs_actual(frame, [*scored, gate["best_baseline"] or "zero"]),
         plots.residual_histograms(frame, [*models, gate["best_baseline"] or "zero"]),
     ]
@@ -359,6 +363,7 @@ def model_comparison(
                 per_horizon.T.astype(float).rename(index=int), index="horizon_days"
             ),
             "report": dg.MetadataValue.md("\n\n".join(sections)),
+            "holdout_plot": dg.MetadataValue.md(over_time),
             **tracked,
         },
     )

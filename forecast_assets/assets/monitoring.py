@@ -11,6 +11,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from forecast_assets.assets import plots
 from forecast_assets.assets.evaluation import CANDIDATE_INS
 from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_origins
 from forecast_assets.assets.tables import frame_table
@@ -42,6 +43,7 @@ class ForecastConfig(dg.Config):
         "of the latest feature_dataset (never seen in its training), or, without one, the last K weekly origins "
         "whose H days lie in the data (split conformal, per horizon)",
     )
+    plot_weeks: int = Field(default=8, ge=1, description="weeks of actual sales before the forecast in its plot")
 
 
 def calibration_origins(context, last_day: date, weeks: int, horizon: int) -> list[date]:
@@ -180,6 +182,15 @@ def forecast_with(
     active_count = active.count()
     scored.unpersist()  # the forecast itself is cached and counted
     preview = forecast.filter(F.col("horizon") == 1).limit(10).toPandas()
+    plot = plots.forecast_by_category(
+        history.filter(F.col("data_venda") > F.lit(origin - timedelta(weeks=config.plot_weeks)))
+        .groupBy("categoria_valor", F.col("data_venda").alias("day"))
+        .agg(F.sum("valor_total").alias("sales"))
+        .toPandas(),
+        forecast.groupBy("categoria_valor", "forecast_date")
+        .agg(*[F.sum(c).alias(c) for c in ("forecast_valor_total", *INTERVAL_COLUMNS)])
+        .toPandas(),
+    )
     metadata = {
         "forecast_origin": str(origin),
         "forecast_days": f"{origin + timedelta(days=1)} .. {origin + timedelta(days=horizon)}",
@@ -193,6 +204,7 @@ def forecast_with(
         ),
         "interval_widths": frame_table(widths_table(widths), index="horizon"),
         "preview": frame_table(preview),
+        "forecast_plot": dg.MetadataValue.md(plot),
     }
     return forecast, metadata, (counts, active_count, active_since, horizon)
 

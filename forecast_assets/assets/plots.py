@@ -66,3 +66,55 @@ def feature_importances(importances: dict[str, dict[str, float]]) -> str:
     frame.sort_values(frame.columns[0]).plot.barh(ax=axis)
     axis.set_xlabel("importance")
     return as_markdown_image(figure, "feature importances")
+
+
+def holdout_over_time(holdout: pd.DataFrame, columns: list[str]) -> str:
+    """Actual sales vs forecasts over the holdout days, summed over products: one line per model, the origins
+    (where each weekly forecast starts) marked."""
+    daily = holdout.groupby("forecast_date")[["target", *columns]].sum().sort_index()
+    figure, axis = _pyplot().subplots(figsize=(9, 3.5))
+    axis.plot(daily.index, daily["target"], color="black", linewidth=2, label="actual")
+    for column in columns:
+        axis.plot(daily.index, daily[column], linewidth=1.2, label=column)
+    for origin in sorted(holdout["origin_date"].unique()):
+        axis.axvline(origin, color="#999999", linestyle=":", linewidth=1)
+    axis.set_ylabel("sales (all products)")
+    axis.set_title("holdout: actual vs forecast by day (dotted: forecast origins)")
+    axis.legend(fontsize=8)
+    figure.autofmt_xdate()
+    return as_markdown_image(figure, "actual vs forecast over time")
+
+
+def forecast_by_category(history: pd.DataFrame, forecast: pd.DataFrame, top: int = 6) -> str:
+    """Per category (the `top` largest by recent sales): the last weeks of daily sales and the forecast days
+    with their 80% and 95% intervals (sums of the products' bounds: wider than the category's own interval).
+    history: categoria_valor, day, sales; forecast: categoria_valor, forecast_date, forecast_valor_total,
+    lower_80, upper_80, lower_95, upper_95."""
+    totals = history.groupby("categoria_valor")["sales"].sum().sort_values(ascending=False)
+    categories = list(totals.index[:top]) or list(forecast["categoria_valor"].unique()[:top])
+    if not categories:
+        return "nothing to plot: no sales and no forecast"
+    columns = min(3, len(categories))
+    rows = -(-len(categories) // columns)
+    figure, axes = _pyplot().subplots(rows, columns, figsize=(5 * columns, 3 * rows), squeeze=False)
+    days = pd.date_range(history["day"].min(), history["day"].max(), freq="D") if len(history) else None
+    for axis, category in zip(axes.flat, categories, strict=False):
+        past = history[history["categoria_valor"] == category].set_index("day")["sales"]
+        if days is not None:
+            past = past.reindex(days.date, fill_value=0.0)  # a day without a sale row sold nothing
+        ahead = forecast[forecast["categoria_valor"] == category].sort_values("forecast_date")
+        axis.plot(list(past.index), past.values, color="black", linewidth=1, label="actual")
+        if len(ahead):
+            x = list(ahead["forecast_date"])
+            if ahead["lower_95"].notna().all():
+                axis.fill_between(x, ahead["lower_95"], ahead["upper_95"], color="#4477aa", alpha=0.15, label="95%")
+            if ahead["lower_80"].notna().all():
+                axis.fill_between(x, ahead["lower_80"], ahead["upper_80"], color="#4477aa", alpha=0.3, label="80%")
+            axis.plot(x, ahead["forecast_valor_total"], color="#4477aa", linewidth=2, label="forecast")
+        axis.set_title(str(category)[:40], fontsize=10)
+        axis.tick_params(axis="x", labelrotation=45, labelsize=7)
+    for axis in list(axes.flat)[len(categories) :]:
+        axis.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    figure.tight_layout()
+    return as_markdown_image(figure, "sales and forecast by category")
