@@ -55,6 +55,7 @@ dev: setup
 test: setup
 	MINIO_BIN="$$(scripts/build-minio.sh)" \
 	MLFLOW_BIN="$$(scripts/build-mlflow-server.sh)" \
+	CHROMIUM_BIN="$$(scripts/install-chromium.sh)" \
 	FORECAST_S3A_JARS="$$(PYTHON=$(PY) scripts/fetch-s3a-jars.sh)" \
 	$(VENV)/bin/pytest
 

@@ -94,9 +94,9 @@ def forecast_by_category(history: pd.DataFrame, forecast: pd.DataFrame, top: int
     categories = list(totals.index[:top]) or list(forecast["categoria_valor"].unique()[:top])
     if not categories:
         return "nothing to plot: no sales and no forecast"
-    columns = min(3, len(categories))
+    columns = min(2, len(categories))  # two across: the UI's markdown dialog is about 1000 pixels wide
     rows = -(-len(categories) // columns)
-    figure, axes = _pyplot().subplots(rows, columns, figsize=(5 * columns, 3 * rows), squeeze=False)
+    figure, axes = _pyplot().subplots(rows, columns, figsize=(5.5 * columns, 2.8 * rows), squeeze=False)
     days = pd.date_range(history["day"].min(), history["day"].max(), freq="D") if len(history) else None
     for axis, category in zip(axes.flat, categories, strict=False):
         past = history[history["categoria_valor"] == category].set_index("day")["sales"]

@@ -1,0 +1,180 @@
+"""The Dagster UI in a real browser: `dagster dev` (webserver and daemon, as `make dev` runs them) on a loopback
+port over a DAGSTER_HOME that a small run filled, driven through Debian's chromium, headless, by Playwright.
+Screenshots go to $FORECAST_SCREENSHOTS (default ./screenshots), which `.ci/run` lists."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from forecast_assets.definitions import build_defs
+from forecast_assets_tests.conftest import materialize_graph
+from forecast_assets_tests.minio_server import REPO, free_port
+
+ASSETS = (
+    "raw_sales",
+    "feature_pipeline",
+    "feature_dataset",
+    "random_forest_model",
+    "linear_regression_model",
+    "gradient_boosting_model",
+    "model_comparison",
+    "production_model",
+    "sales_forecast",
+    "shadow_forecast",
+    "forecast_accuracy",
+    "drift_score",
+)
+
+
+def chromium() -> str:
+    found = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium")
+    if found:
+        return found
+    script = REPO / "scripts" / "install-chromium.sh"
+    return subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    folder = Path(os.environ.get("FORECAST_SCREENSHOTS", REPO / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ui(spark, tmp_path_factory):
+    """A DAGSTER_HOME and a warehouse filled by one small run, and `dagster dev` serving them."""
+    root = tmp_path_factory.mktemp("ui")
+    home, warehouse, log_path = root / "home", root / "warehouse", root / "dev.log"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        "FORECAST_STORAGE": "local",
+        "FORECAST_WAREHOUSE": str(warehouse),
+        "SPARK_DRIVER_MEMORY": "2g",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert materialize_graph(build_defs(), instance=instance).success
+    port = free_port()
+    log = open(log_path, "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env={**os.environ, **env, "DAGSTER_HOME": str(home)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, log_path.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+                time.sleep(1)
+        yield url, home, log_path
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(ui):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(f"{ui[0]}/assets", wait_until="networkidle")
+        page.get_by_role("button", name="Skip").click()  # the first-visit dialog
+        yield page
+        browser.close()
+
+
+def metadata_row(page, key: str):
+    row = page.locator("tr", has=page.locator("td").filter(has_text=re.compile(rf"^\s*{key}\s*$"))).first
+    row.scroll_into_view_if_needed()
+    return row
+
+
+def show_markdown_image(page, key: str, screenshot: Path) -> None:
+    """Open a markdown metadata entry (the UI's "[Show Markdown]") and find its PNG plot."""
+    metadata_row(page, key).get_by_text("[Show Markdown]").click()
+    image = page.locator("img[src^='data:image/png']").first
+    image.wait_for(state="visible")
+    assert image.evaluate("img => img.naturalWidth") > 300
+    page.wait_for_timeout(500)  # the dialog fades in
+    page.screenshot(path=screenshot)
+    page.keyboard.press("Escape")
+
+
+def test_the_catalog_lists_every_asset_and_the_lineage_shows_the_groups(ui, page, screenshots):
+    page.goto(f"{ui[0]}/assets", wait_until="networkidle")
+    for name in ASSETS:
+        page.get_by_text(name, exact=True).first.wait_for(state="visible")
+    page.screenshot(path=screenshots / "01-catalog.png")
+    page.goto(f"{ui[0]}/asset-groups", wait_until="networkidle")
+    for group in ("ingestion", "features", "training", "evaluation", "monitoring"):
+        page.get_by_text(group, exact=True).first.wait_for(state="visible")
+    page.screenshot(path=screenshots / "02-lineage.png")
+
+
+def test_model_comparison_shows_a_sortable_metric_table_and_its_plots(ui, page, screenshots):
+    page.goto(f"{ui[0]}/assets/model_comparison", wait_until="networkidle")
+    metrics = metadata_row(page, "metrics")
+    metrics.get_by_text("Show schema").wait_for(state="visible")  # a table with a schema, not markdown text
+    for name in ("random_forest", "seasonal_naive", "zero"):
+        metrics.get_by_text(name, exact=True).first.wait_for(state="visible")
+    page.screenshot(path=screenshots / "03-model-comparison-metrics.png")
+    show_markdown_image(page, "holdout_plot", screenshots / "04-model-comparison-holdout-plot.png")
+
+
+def test_sales_forecast_shows_history_and_forecast_per_category(ui, page, screenshots):
+    page.goto(f"{ui[0]}/assets/sales_forecast", wait_until="networkidle")
+    metadata_row(page, "interval_widths").get_by_text("Show schema").wait_for(state="visible")
+    show_markdown_image(page, "forecast_plot", screenshots / "05-sales-forecast-plot.png")
+
+
+def test_materialize_on_drift_score_runs_in_one_process_and_succeeds(ui, page, screenshots):
+    url, home, log_path = ui
+    page.goto(f"{url}/assets/drift_score", wait_until="networkidle")
+    page.get_by_role("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        deadline, run = time.monotonic() + 300, None
+        while time.monotonic() < deadline:
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name="__ASSET_JOB"))
+            run = runs[0] if runs else None
+            if run is not None and run.is_finished:
+                break
+            time.sleep(2)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS, log_path.read_text()[-3000:]
+        events = [e for e in instance.all_logs(run.run_id) if e.dagster_event]
+        assert "STEP_WORKER_STARTING" not in {e.dagster_event.event_type_value for e in events}
+        assert len({e.dagster_event.pid for e in events if e.dagster_event.is_step_event}) == 1
+        assert {e.step_key for e in events if e.dagster_event.is_step_event} == {"drift_score"}
+    page.goto(f"{url}/runs/{run.run_id}", wait_until="networkidle")
+    page.get_by_text("Success", exact=False).first.wait_for(state="visible")
+    page.screenshot(path=screenshots / "06-drift-score-run.png")
