@@ -1,12 +1,7 @@
-"""Helpers for `make run`: your own sales files in one command, the demo's partition range, a run summary.
+"""`python -m forecast_assets.cli` (`--help` on every command): your own sales files in one command (`run-data`,
+what `make run DATA=...` runs), the run summary, the demo's partition range, the buckets."""
 
-python -m forecast_assets.cli run-data PATH [PATH ...]  # land CSV/Parquet files (or folders), run ml_pipeline
-                                                        # over exactly the weeks they cover, print the summary
-python -m forecast_assets.cli demo-range-tags   # run tags for one run over the last DEMO_WEEKS weeks
-python -m forecast_assets.cli summary           # what the latest ml_pipeline run produced
-python -m forecast_assets.cli create-buckets    # the original design's buckets, where missing (compose's minio-init)
-"""
-
+import argparse
 import hashlib
 import json
 import os
@@ -197,6 +192,18 @@ def _metadata(instance: dg.DagsterInstance, asset: str) -> dict:
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
+def _num(value, digits: int = 3, suffix: str = "") -> str:
+    """A metric for the summary, or "n/a" when the run did not record it (or it is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return "n/a"
+    return f"{value:.{digits}f}{suffix}"
+
+
+def _sort_key(entry: dict, metric: str) -> float:
+    value = (entry.get("origin_mean") or {}).get(metric)
+    return value if isinstance(value, (int, float)) and value == value else float("inf")
+
+
 def summary(instance: dg.DagsterInstance) -> str:
     runs = instance.get_runs(filters=dg.RunsFilter(job_name="ml_pipeline"), limit=1)
     if not runs:
@@ -216,24 +223,26 @@ def summary(instance: dg.DagsterInstance) -> str:
         )
         lines.append(f"  {'':<22}{'rmse':>10}{'mae':>10}{'wape':>8}{'wk_wape':>8}{'mase':>8}{'vs best base':>13}")
         for group in ("models", "baselines"):
-            for name, entry in sorted(report[group].items(), key=lambda item: item[1]["origin_mean"][gate["metric"]]):
-                m = entry["origin_mean"]
+            for name, entry in sorted(report[group].items(), key=lambda item: _sort_key(item[1], gate["metric"])):
+                m = entry.get("origin_mean") or {}
                 lines.append(
-                    f"  {name:<22}{m['rmse']:>10.3f}{m['mae']:>10.3f}{m['wape']:>8.3f}{m['weekly_wape']:>8.3f}"
-                    f"{m['mase']:>8.3f}{entry['ratio_to_best_baseline']:>12.3f}x"
+                    f"  {name:<22}{_num(m.get('rmse')):>10}{_num(m.get('mae')):>10}{_num(m.get('wape')):>8}"
+                    f"{_num(m.get('weekly_wape')):>8}{_num(m.get('mase')):>8}"
+                    f"{_num(entry.get('ratio_to_best_baseline'), suffix='x'):>13}"
                 )
         lines.append(f"gate: {gate['description']}")
     production = _metadata(instance, "production_model")
     if production:
         lines.append(
             f"production model: {production.get('model')} version {production.get('version')} "
-            f"(holdout rmse {production.get('holdout_rmse'):.3f}, trained in run {production.get('trained_in_run')})"
+            f"(holdout rmse {_num(production.get('holdout_rmse'))}, trained in run {production.get('trained_in_run')})"
         )
     drift = _metadata(instance, "drift_score")
     if drift:
         verdict = "DRIFT" if drift.get("drifted") else "no drift"
         lines.append(
-            f"drift: {verdict} (score {drift.get('drift_score'):.2f}; drifted columns: {drift.get('drifted_columns')})"
+            f"drift: {verdict} (score {_num(drift.get('drift_score'), 2)}; drifted columns: "
+            f"{drift.get('drifted_columns')})"
         )
     forecast = _metadata(instance, "sales_forecast")
     if forecast:
@@ -279,20 +288,53 @@ def create_buckets() -> list[str]:
         return [warehouse.uri(bucket) for bucket in BUCKETS]
 
 
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="python -m forecast_assets.cli",
+        description="forecast_assets from the command line: your own sales in one command, the run summary, "
+        "the demo's weeks, the buckets. The Dagster UI (`make dev`) and `dagster job execute -m forecast_assets "
+        "-j ml_pipeline` do the rest.",
+    )
+    commands = cli.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run-data",
+        help="land sales files and run ml_pipeline over exactly the weeks they cover, then print the summary",
+        description="Land CSV/Parquet sales files (or folders of them) in raw-data/uploads/ and run ml_pipeline "
+        "over the weeks they cover (`make run DATA=...`). Columns: produto, categoria_valor, quantidade, "
+        "valor_total, data_venda. Nothing is landed when the files cannot be used.",
+    )
+    run.add_argument("paths", nargs="+", metavar="PATH", help="a sales file or a folder of them")
+    commands.add_parser(
+        "summary",
+        help="what the latest ml_pipeline run produced",
+        description="The latest ml_pipeline run: rows ingested, every model's and baseline's holdout metrics, the "
+        "gate's verdict, the production model, drift and the forecast (DAGSTER_HOME's instance).",
+    )
+    commands.add_parser(
+        "demo-range-tags",
+        help="run tags for one run over the demo's weeks (JSON)",
+        description=f"Run tags for one ml_pipeline run over the last {DEMO_WEEKS} weekly partitions (JSON).",
+    )
+    commands.add_parser(
+        "create-buckets",
+        help="create the original design's buckets where missing",
+        description="Create raw-data, processed-data, ml-data, ml-models and ml-experiments where missing "
+        "(docker-compose's minio-init); prints their URIs.",
+    )
+    return cli
+
+
 def main(argv: list[str]) -> int:
-    command = argv[1] if len(argv) > 1 else ""
-    if command == "run-data":
-        return run_data(argv[2:])
-    if command == "demo-range-tags":
+    args = parser().parse_args(argv[1:])
+    if args.command == "run-data":
+        return run_data(args.paths)
+    if args.command == "demo-range-tags":
         print(json.dumps(demo_range_tags()))
-    elif command == "create-buckets":
+    elif args.command == "create-buckets":
         print("\n".join(create_buckets()))
-    elif command == "summary":
+    elif args.command == "summary":
         with dg.DagsterInstance.get() as instance:
             print(summary(instance))
-    else:
-        print(__doc__)
-        return 2
     return 0
 
 

@@ -1,5 +1,6 @@
 """The one Definitions object of the code location: assets, checks, jobs and resources."""
 
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def described_assets() -> list:
             spec = spec.replace_attributes(freshness_policy=deadline)
         return spec
 
-    assets = dg.with_source_code_references(dg.map_asset_specs(describe, ASSETS))
+    with warnings.catch_warnings():  # Dagster marks code references beta: say it once in the README, not per asset
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = dg.with_source_code_references(dg.map_asset_specs(describe, ASSETS))
     if url := settings.source_url():
         assets = dg.link_code_references_to_git(
             assets,

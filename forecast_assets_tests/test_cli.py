@@ -206,3 +206,41 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     )
     in_gap = rows["forecast_date"].between(GAP_WEEK, GAP_WEEK + timedelta(days=6))
     assert len(rows) and not in_gap.any()
+
+
+def test_every_command_has_help_and_a_wrong_command_is_refused():
+    from forecast_assets.cli import parser
+
+    commands = ["run-data", "summary", "demo-range-tags", "create-buckets"]
+    for command in [None, *commands]:
+        with pytest.raises(SystemExit) as stop:
+            parser().parse_args([command, "--help"] if command else ["--help"])
+        assert stop.value.code == 0
+    out = subprocess.run(
+        [sys.executable, "-m", "forecast_assets.cli", "run-data", "--help"], capture_output=True, text=True, cwd=REPO
+    )
+    assert out.returncode == 0 and "produto, categoria_valor, quantidade" in out.stdout.replace("\n", " ")
+    wrong = subprocess.run([sys.executable, "-m", "forecast_assets.cli", "bogus"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "invalid choice: 'bogus'" in wrong.stderr
+    missing = subprocess.run([sys.executable, "-m", "forecast_assets.cli", "run-data"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "the following arguments are required: PATH" in missing.stderr
+
+
+def test_the_summary_says_n_a_for_a_metric_a_run_did_not_record():
+    from forecast_assets.cli import _num, _sort_key
+
+    assert [_num(None), _num(float("nan")), _num("x"), _num(True), _num(1.23456), _num(2, 1, "x")] == [
+        "n/a",
+        "n/a",
+        "n/a",
+        "n/a",
+        "1.235",
+        "2.0x",
+    ]
+    entries = [{"origin_mean": {"rmse": 2.0}}, {"origin_mean": {}}, {"origin_mean": {"rmse": 1.0}}, {}]
+    assert [e.get("origin_mean", {}).get("rmse") for e in sorted(entries, key=lambda e: _sort_key(e, "rmse"))] == [
+        1.0,
+        2.0,
+        None,
+        None,
+    ]
