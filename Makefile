@@ -49,8 +49,10 @@ else
 	@FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli summary
 endif
 
+# scripts/dev.sh stops the whole of `dagster dev` (runs in flight included) on Ctrl-C and on SIGTERM.
+# DEV_ARGS: more `dagster dev` options, e.g. DEV_ARGS="-h 127.0.0.1 -p 3001".
 dev: setup
-	FORECAST_S3A_JARS="$(S3A_JARS)" $(VENV)/bin/dagster dev -w workspace.yaml
+	FORECAST_S3A_JARS="$(S3A_JARS)" DAGSTER=$(VENV)/bin/dagster exec scripts/dev.sh -w workspace.yaml $(DEV_ARGS)
 
 test: setup
 	MINIO_BIN="$$(scripts/build-minio.sh)" \

@@ -70,11 +70,10 @@ def ui(spark, tmp_path_factory):
             assert materialize_graph(build_defs(), instance=instance).success
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
-        + ["-h", "127.0.0.1", "-p", str(port)],
+    server = subprocess.Popen(  # `make dev`, as a user starts it, on this home and a free port
+        ["make", "-s", "dev", f"DAGSTER_HOME={home}", f"DEV_ARGS=-h 127.0.0.1 -p {port}"],
         cwd=REPO,
-        env={**os.environ, **env, "DAGSTER_HOME": str(home)},
+        env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -90,13 +89,14 @@ def ui(spark, tmp_path_factory):
             except OSError:
                 assert time.monotonic() < deadline, log_path.read_text()[-3000:]
                 time.sleep(1)
-        yield url, home, log_path
+        yield url, home, log_path, server
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
         log.close()
 
 
@@ -159,7 +159,7 @@ def test_sales_forecast_shows_history_and_forecast_per_category(ui, page, screen
 
 
 def test_materialize_on_drift_score_runs_in_one_process_and_succeeds(ui, page, screenshots):
-    url, home, log_path = ui
+    url, home, log_path, _ = ui
     page.goto(f"{url}/assets/drift_score", wait_until="networkidle")
     page.get_by_role("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -178,3 +178,57 @@ def test_materialize_on_drift_score_runs_in_one_process_and_succeeds(ui, page, s
     page.goto(f"{url}/runs/{run.run_id}", wait_until="networkidle")
     page.get_by_text("Success", exact=False).first.wait_for(state="visible")
     page.screenshot(path=screenshots / "06-drift-score-run.png")
+
+
+def test_make_dev_stops_on_sigterm_with_a_run_in_flight(ui, page):
+    """(Last in this module: it stops the server.) SIGTERM to `make dev` stops the webserver, the daemon and the
+    run in flight: nothing is left running, and the run is not left 'started'."""
+    url, home, log_path, server = ui
+    page.goto(f"{url}/assets/drift_score", wait_until="networkidle")
+    page.get_by_role("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        deadline, run = time.monotonic() + 120, None
+        while time.monotonic() < deadline:
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name="__ASSET_JOB"), limit=1)
+            run = runs[0] if runs else None
+            if run is not None and run.status == dg.DagsterRunStatus.STARTED:
+                break
+            time.sleep(0.5)
+        assert run is not None and run.status == dg.DagsterRunStatus.STARTED, log_path.read_text()[-3000:]
+        descendants = _descendants(server.pid)
+        assert len(descendants) >= 4  # scripts/dev.sh, dagster dev, its webserver and daemon, the run's process
+        server.terminate()
+        server.wait(timeout=90)
+        assert server.returncode in (0, 2, -15), log_path.read_text()[-3000:]  # make reports the recipe's end
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in descendants):
+            time.sleep(1)
+        assert not [pid for pid in descendants if _alive(pid)], log_path.read_text()[-3000:]
+        stopped = instance.get_run_by_id(run.run_id)
+    assert stopped.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED), stopped.status
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
