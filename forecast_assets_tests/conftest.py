@@ -49,6 +49,20 @@ ALL_CHECKS = {
     ("forecast_accuracy", "champion_not_worse_than_alternatives"),
     ("forecast_accuracy", "interval_coverage_near_nominal"),
 }
+ASSET_GROUPS = {
+    "raw_sales": "ingestion",
+    "feature_pipeline": "features",
+    "feature_dataset": "features",
+    "random_forest_model": "training",
+    "linear_regression_model": "training",
+    "gradient_boosting_model": "training",
+    "model_comparison": "evaluation",
+    "production_model": "evaluation",
+    "sales_forecast": "monitoring",
+    "shadow_forecast": "monitoring",
+    "forecast_accuracy": "monitoring",
+    "drift_score": "monitoring",
+}
 TEST_WEEKS = ("2025-06-02", "2025-10-13")  # 20 weekly partitions: enough history for every feature
 
 

@@ -20,6 +20,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_health(process: subprocess.Popen, url: str, seconds: float, output) -> None:
+    """Until `url` answers 200; a server that exits or stays silent raises with the end of `output()`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited: {output()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {seconds} s: {output()[-2000:]}")
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 15 s."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def minio_binary() -> str:
     """$MINIO_BIN (set by `make test`), or the pinned build from the cache (built once when missing)."""
     if os.environ.get("MINIO_BIN"):
@@ -59,26 +85,12 @@ class MinioServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"MinIO exited: {self.process.stderr.read().decode()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/minio/health/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"MinIO did not get ready on {self.endpoint} within 60 s")
+        wait_for_health(
+            self.process, f"{self.endpoint}/minio/health/ready", 60, lambda: self.process.stderr.read().decode()
+        )
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
 

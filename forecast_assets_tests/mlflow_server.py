@@ -6,12 +6,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from forecast_assets_tests.minio_server import REPO, free_port
+from forecast_assets_tests.minio_server import REPO, free_port, stop_process, wait_for_health
 
 
 def mlflow_binary() -> str:
@@ -55,26 +53,10 @@ class MlflowServer:
             stderr=subprocess.STDOUT,
             cwd=self.folder,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(folder / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"mlflow server did not get ready on {self.uri} within 120 s")
+        wait_for_health(self.process, f"{self.uri}/health", 120, lambda: (folder / "server.log").read_text())
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
 

@@ -10,29 +10,14 @@ import pytest
 
 from forecast_assets import defs
 from forecast_assets.definitions import build_defs
-from forecast_assets_tests.conftest import ALL_CHECKS
+from forecast_assets_tests.conftest import ALL_CHECKS, ASSET_GROUPS
 from forecast_assets_tests.minio_server import REPO
-
-EXPECTED_GROUPS = {
-    "raw_sales": "ingestion",
-    "feature_pipeline": "features",
-    "feature_dataset": "features",
-    "random_forest_model": "training",
-    "linear_regression_model": "training",
-    "gradient_boosting_model": "training",
-    "model_comparison": "evaluation",
-    "production_model": "evaluation",
-    "sales_forecast": "monitoring",
-    "shadow_forecast": "monitoring",
-    "forecast_accuracy": "monitoring",
-    "drift_score": "monitoring",
-}
 
 
 def test_every_asset_resolves_with_its_group():
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert groups == EXPECTED_GROUPS
+    assert groups == ASSET_GROUPS
     assert graph.get(next(k for k in graph.get_all_asset_keys() if k.path == ["raw_sales"])).partitions_def
 
 
@@ -47,7 +32,7 @@ def test_checks_and_job_resolve():
     assert blocking == ALL_CHECKS - warnings_only
     job = defs.resolve_job_def("ml_pipeline")
     assert job.executor_def.name == "in_process"
-    assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(EXPECTED_GROUPS)
+    assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(ASSET_GROUPS)
     repository = defs.get_repository_def()
     assert {(s.name, s.job_name) for s in repository.schedule_defs} == {("weekly_retraining", "ml_pipeline")}
     assert {s.name for s in repository.sensor_defs} == {

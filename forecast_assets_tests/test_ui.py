@@ -15,23 +15,8 @@ import dagster as dg
 import pytest
 
 from forecast_assets.definitions import build_defs
-from forecast_assets_tests.conftest import materialize_graph
+from forecast_assets_tests.conftest import ASSET_GROUPS, materialize_graph
 from forecast_assets_tests.minio_server import REPO, free_port
-
-ASSETS = (
-    "raw_sales",
-    "feature_pipeline",
-    "feature_dataset",
-    "random_forest_model",
-    "linear_regression_model",
-    "gradient_boosting_model",
-    "model_comparison",
-    "production_model",
-    "sales_forecast",
-    "shadow_forecast",
-    "forecast_accuracy",
-    "drift_score",
-)
 
 
 def chromium() -> str:
@@ -130,9 +115,27 @@ def show_markdown_image(page, key: str, screenshot: Path) -> None:
     page.keyboard.press("Escape")
 
 
+def materialize(page, url: str, asset: str) -> None:
+    """The asset page's Materialize button."""
+    page.goto(f"{url}/assets/{asset}", wait_until="networkidle")
+    page.get_by_role("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
+
+
+def latest_ui_run(instance: dg.DagsterInstance, until, timeout: float) -> dg.DagsterRun | None:
+    """The latest run of the implicit asset job (what Materialize launches) once `until(run)` holds."""
+    deadline, run = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(filters=dg.RunsFilter(job_name="__ASSET_JOB"), limit=1)
+        run = runs[0] if runs else None
+        if run is not None and until(run):
+            return run
+        time.sleep(0.5)
+    return run
+
+
 def test_the_catalog_lists_every_asset_and_the_lineage_shows_the_groups(ui, page, screenshots):
     page.goto(f"{ui[0]}/assets", wait_until="networkidle")
-    for name in ASSETS:
+    for name in ASSET_GROUPS:
         page.get_by_text(name, exact=True).first.wait_for(state="visible")
     page.screenshot(path=screenshots / "01-catalog.png")
     page.goto(f"{ui[0]}/asset-groups", wait_until="networkidle")
@@ -159,16 +162,9 @@ def test_sales_forecast_shows_history_and_forecast_per_category(ui, page, screen
 
 def test_materialize_on_drift_score_runs_in_one_process_and_succeeds(ui, page, screenshots):
     url, home, log_path, _ = ui
-    page.goto(f"{url}/assets/drift_score", wait_until="networkidle")
-    page.get_by_role("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
+    materialize(page, url, "drift_score")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        deadline, run = time.monotonic() + 300, None
-        while time.monotonic() < deadline:
-            runs = instance.get_runs(filters=dg.RunsFilter(job_name="__ASSET_JOB"))
-            run = runs[0] if runs else None
-            if run is not None and run.is_finished:
-                break
-            time.sleep(2)
+        run = latest_ui_run(instance, lambda run: run.is_finished, timeout=300)
         assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS, log_path.read_text()[-3000:]
         events = [e for e in instance.all_logs(run.run_id) if e.dagster_event]
         assert "STEP_WORKER_STARTING" not in {e.dagster_event.event_type_value for e in events}
@@ -183,16 +179,9 @@ def test_make_dev_stops_on_sigterm_with_a_run_in_flight(ui, page):
     """(Last in this module: it stops the server.) SIGTERM to `make dev` stops the webserver, the daemon and the
     run in flight: nothing is left running, and the run is not left 'started'."""
     url, home, log_path, server = ui
-    page.goto(f"{url}/assets/drift_score", wait_until="networkidle")
-    page.get_by_role("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
+    materialize(page, url, "drift_score")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        deadline, run = time.monotonic() + 120, None
-        while time.monotonic() < deadline:
-            runs = instance.get_runs(filters=dg.RunsFilter(job_name="__ASSET_JOB"), limit=1)
-            run = runs[0] if runs else None
-            if run is not None and run.status == dg.DagsterRunStatus.STARTED:
-                break
-            time.sleep(0.5)
+        run = latest_ui_run(instance, lambda run: run.status == dg.DagsterRunStatus.STARTED, timeout=120)
         assert run is not None and run.status == dg.DagsterRunStatus.STARTED, log_path.read_text()[-3000:]
         descendants = _descendants(server.pid)
         assert len(descendants) >= 4  # scripts/dev.sh, dagster dev, its webserver and daemon, the run's process
