@@ -38,12 +38,15 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
 # `make run DATA=path/to/sales.csv` (files or folders, CSV or Parquet): your sales instead of the demo.
+# `make run PROFILE=small`: one or two grid points per model, a quick demo (full: the original design's grids).
+PROFILE ?= full
 run: setup
 # DATA on the command line, even empty (an error, not the demo), or a non-empty DATA in the environment
 ifneq ($(filter command line,$(origin DATA))$(DATA),)
-	FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli run-data $(DATA)
+	FORECAST_PROFILE=$(PROFILE) FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli run-data $(DATA)
 else
 	FORECAST_S3A_JARS="$(S3A_JARS)" $(VENV)/bin/dagster job execute -m forecast_assets -j ml_pipeline \
+		-c <(FORECAST_PROFILE=$(PROFILE) $(PY) -m forecast_assets.cli run-config) \
 		--tags "$$($(PY) -m forecast_assets.cli demo-range-tags)"
 	@echo
 	@FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli summary

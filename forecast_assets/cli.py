@@ -165,7 +165,7 @@ def run_data(paths: list[str]) -> int:
     first, last = plan.partition_keys
     print(f"running ml_pipeline over the weeks {first} .. {last}")
     # The same run config as the schedule's (FORECAST_PROFILE, ...), reading only the landed files.
-    config = settings.automated_run_config()
+    config = run_config()
     config["ops"]["raw_sales"] = {"config": {"landing_prefix": plan.prefix, "demo_when_empty": False}}
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         json.dump(config, handle)  # JSON is YAML
@@ -178,6 +178,14 @@ def run_data(paths: list[str]) -> int:
     with dg.DagsterInstance.get() as instance:
         print(summary(instance))
     return completed.returncode
+
+
+def run_config() -> dict:
+    """The run config of `make run`: the schedule's (FORECAST_PROFILE, ...) and the step-per-line console."""
+    config = settings.automated_run_config()
+    if not settings.full_console():
+        config["loggers"] = {"console": {}}
+    return config
 
 
 def demo_range_tags() -> dict[str, str]:
@@ -311,6 +319,12 @@ def parser() -> argparse.ArgumentParser:
         "gate's verdict, the production model, drift and the forecast (DAGSTER_HOME's instance).",
     )
     commands.add_parser(
+        "run-config",
+        help="the run config of `make run` (JSON)",
+        description="The run config `make run` passes to ml_pipeline: the profile (FORECAST_PROFILE, full or "
+        "small), and one console line per step start and end (FORECAST_CONSOLE=full: Dagster's own lines).",
+    )
+    commands.add_parser(
         "demo-range-tags",
         help="run tags for one run over the demo's weeks (JSON)",
         description=f"Run tags for one ml_pipeline run over the last {DEMO_WEEKS} weekly partitions (JSON).",
@@ -330,6 +344,8 @@ def main(argv: list[str]) -> int:
         return run_data(args.paths)
     if args.command == "demo-range-tags":
         print(json.dumps(demo_range_tags()))
+    elif args.command == "run-config":
+        print(json.dumps(run_config()))
     elif args.command == "create-buckets":
         print("\n".join(create_buckets()))
     elif args.command == "summary":

@@ -19,6 +19,7 @@ from forecast_assets.automation.schedules import weekly_retraining
 from forecast_assets.automation.sensors import drift_retraining, new_sales_files, notify_on_failure, notify_on_success
 from forecast_assets.jobs import ml_pipeline
 from forecast_assets.policies import EXECUTOR
+from forecast_assets.progress import progress_console
 from forecast_assets.resources import build_resources
 
 ASSETS = [
@@ -82,6 +83,7 @@ def build_defs() -> dg.Definitions:
         sensors=SENSORS,
         resources=build_resources(),
         executor=EXECUTOR,  # every job, the UI's implicit asset job included: one process, one JVM per run
+        loggers={"console": progress_console},  # used when a run's config names it (make run does)
     )
 
 

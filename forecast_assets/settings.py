@@ -104,6 +104,7 @@ def spark_config() -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
+        "spark.log.level": os.environ.get("SPARK_LOG_LEVEL", "WARN"),  # Spark's own console: warnings and errors
         "spark.driver.host": driver_host,
         "spark.driver.bindAddress": "127.0.0.1" if driver_host == "127.0.0.1" else "0.0.0.0",
         "spark.sql.sources.partitionOverwriteMode": "static",
@@ -219,6 +220,11 @@ def drift_needs_worse_accuracy() -> bool:
     if value not in ("true", "false", "1", "0", "yes", "no"):
         raise ValueError(f"FORECAST_DRIFT_NEEDS_WORSE_ACCURACY={value!r}: expected true or false")
     return value in ("true", "1", "yes")
+
+
+def full_console() -> bool:
+    """FORECAST_CONSOLE=full: `make run` prints Dagster's own console lines (every event) instead of one per step."""
+    return os.environ.get("FORECAST_CONSOLE", "steps").strip().lower() == "full"
 
 
 def retry_delay_seconds() -> float:

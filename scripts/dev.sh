@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make dev`: `dagster dev` (webserver, daemon, code server) in a process group of its own, stopped as a whole on
 # Ctrl-C or SIGTERM. make forwards SIGTERM to this script (its child), which passes it to every process of the
-# group, runs in flight included: such a run is interrupted and ends failed (re-execute it from the UI). A
-# group that has not exited after 60 s is killed.
+# group, runs in flight included: such a run ends failed or canceled (or succeeded, if it was finishing;
+# re-execute it from the UI). A group that has not exited after 60 s is killed.
 set -uo pipefail
 set -m  # job control: the background job below gets its own process group
 "${DAGSTER:-.venv/bin/dagster}" dev "$@" &
