@@ -17,6 +17,9 @@ FORECAST_STORAGE picks the storage: `local` (default, a warehouse folder, no ser
   FORECAST_S3A_JARS      jar paths (comma-separated) or a folder of jars for S3A (the Makefile fills it)
   FORECAST_HISTORY_START the first day of sales history (YYYY-MM-DD, default 2023-01-02); the weekly
                          partitions of raw_sales start on the Monday of its week
+  FORECAST_OWNERS        asset owners (default team:forecasting); FORECAST_DEADLINE_HOUR (default 12): the
+                         Monday hour by which production_model and sales_forecast are overdue
+  FORECAST_SOURCE_URL    where the UI's code links open (default: the local files)
   MLFLOW_TRACKING_URI    optional: log runs, metrics and the served model to MLflow (pip install '.[mlflow]')
   FORECAST_MLFLOW_EXPERIMENT / FORECAST_MLFLOW_MODEL  the experiment and registered model names
 """
