@@ -44,16 +44,14 @@ DEADLINED = {"production_model", "sales_forecast"}
 def described_assets() -> list:
     """The assets with what the UI shows of them: owners, tags, the storage among their kinds, the freshness
     deadline of the weekly outputs, and links to their source code (local files, or FORECAST_SOURCE_URL)."""
-    storage = settings.storage_kind()
+    storage, owners = settings.storage_kind(), settings.asset_owners()
     hour = settings.forecast_deadline_hour()
     deadline = dg.FreshnessPolicy.cron(
         deadline_cron=f"0 {hour} * * 1", lower_bound_delta=timedelta(hours=hour), timezone=settings.schedule_timezone()
     )
 
     def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
-        spec = spec.merge_attributes(
-            owners=settings.asset_owners(), tags={"domain": "sales", "stage": spec.group_name}, kinds={storage}
-        )
+        spec = spec.merge_attributes(owners=owners, tags={"domain": "sales", "stage": spec.group_name}, kinds={storage})
         if spec.key.to_user_string() in DEADLINED:
             spec = spec.replace_attributes(freshness_policy=deadline)
         return spec

@@ -2,6 +2,7 @@
 port over a DAGSTER_HOME that a small run filled, driven through Debian's chromium, headless, by Playwright.
 Screenshots go to $FORECAST_SCREENSHOTS (default ./screenshots), which `.ci/run` lists."""
 
+import json
 import os
 import re
 import shutil
@@ -160,9 +161,15 @@ def test_sales_forecast_shows_history_and_forecast_per_category(ui, page, screen
     show_markdown_image(page, "forecast_plot", screenshots / "05-sales-forecast-plot.png")
 
 
-def test_materialize_on_drift_score_runs_in_one_process_and_succeeds(ui, page, screenshots):
+def test_materialize_on_drift_score_runs_in_one_process_in_the_spark_pool_and_succeeds(ui, page, screenshots):
     url, home, log_path, _ = ui
-    materialize(page, url, "drift_score")
+    query = '{ assetNodeOrError(assetKey: {path: ["drift_score"]}) { ... on AssetNode { pools } } }'
+    request = urllib.request.Request(
+        f"{url}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert json.loads(response.read())["data"]["assetNodeOrError"]["pools"] == ["spark"]
+    materialize(page, url, "drift_score")  # the button sends launchPipelineExecution for __ASSET_JOB
     with dg.DagsterInstance.from_config(str(home)) as instance:
         run = latest_ui_run(instance, lambda run: run.is_finished, timeout=300)
         assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS, log_path.read_text()[-3000:]

@@ -11,14 +11,7 @@ find_bindir() {
 }
 bindir=$(find_bindir || true)
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "PostgreSQL is not installed and this is not root: install Debian's postgresql package" >&2
-    exit 1
-  fi
-  echo "installing PostgreSQL from Debian's packages..." >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends postgresql >&2
+  "$(dirname "$0")/apt-install.sh" PostgreSQL postgresql
   bindir=$(find_bindir)
 fi
 echo "$bindir"

@@ -222,9 +222,7 @@ def _log_batch(client, run_id: str, params: dict[str, str], metrics: dict[str, f
 
 
 def _version_of(client, name: str, key: str) -> str | None:
-    """The registered version made from the stored folder `key`, if any."""
-    if not client.search_registered_models(filter_string=f"name = '{name}'"):
-        return None
+    """The registered version made from the stored folder `key`, if any (none while the model is unregistered)."""
     for version in client.search_model_versions(f"name = '{name}'"):
         if version.tags.get(STORED_KEY_TAG) == key:
             return version.version
