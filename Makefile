@@ -58,6 +58,7 @@ dev: setup
 	FORECAST_S3A_JARS="$(S3A_JARS)" DAGSTER=$(VENV)/bin/dagster exec scripts/dev.sh -w workspace.yaml $(DEV_ARGS)
 
 test: setup
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs  # the code location loads, as Dagster loads it
 	MINIO_BIN="$$(scripts/build-minio.sh)" \
 	MLFLOW_BIN="$$(scripts/build-mlflow-server.sh)" \
 	CHROMIUM_BIN="$$(scripts/install-chromium.sh)" \

@@ -53,7 +53,9 @@ def main() -> None:
     from forecast_assets.definitions import build_defs
     from forecast_assets.landing.area import list_landing
 
-    defs = build_defs()
+    from forecast_assets.settings import Settings
+
+    defs = build_defs(Settings.from_env())
     weekly = [
         ((monday + timedelta(days=7 * int(n))).date(), rows.assign(data_venda=rows["data_venda"].dt.date))
         for n, rows in sales.groupby((sales["data_venda"] - monday).dt.days // 7)
@@ -75,7 +77,7 @@ def main() -> None:
                 report = validate_landing(
                     warehouse,
                     list_landing(warehouse).sales,
-                    limits_for(),
+                    limits_for(first_day=monday.date()),
                     [week.isoformat()],
                     week,
                     week + timedelta(7),

@@ -103,12 +103,15 @@ def timed(command: list[str], env: dict, log: Path) -> tuple[float, int, int, in
 
 
 def week_range(sales: Path) -> dict[str, str]:
-    from forecast_assets.partitions import weekly_partitions  # the default history start: the data's first day
+    from forecast_assets.partitions import weekly_partitions
+    from forecast_assets.settings import Settings
+
+    weeks = weekly_partitions(Settings().first_week)  # the default history start: the data's first day
 
     dates = pd.read_parquet(sales, columns=["data_venda"])["data_venda"]
     first, last = pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
     keys = [
-        k for k in weekly_partitions.get_partition_keys() if first - pd.Timedelta(days=6) <= pd.Timestamp(k) <= last
+        k for k in weeks.get_partition_keys() if first - pd.Timedelta(days=6) <= pd.Timestamp(k) <= last
     ]
     return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
 
@@ -299,7 +302,7 @@ def peer_on_our_rows(peer: dict, ours: dict) -> dict:
 
 def defs_load() -> tuple[float, bool]:
     code = (
-        "import time; t=time.perf_counter(); import forecast_assets; forecast_assets.defs.resolve_asset_graph();"
+        "import time; t=time.perf_counter(); import forecast_assets; forecast_assets.defs().resolve_asset_graph();"
         "from pyspark import SparkContext; print(time.perf_counter()-t, SparkContext._gateway is None)"
     )
     out = subprocess.run([PYTHON, "-W", "ignore", "-c", code], cwd=REPO, capture_output=True, text=True, check=True)

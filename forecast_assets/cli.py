@@ -15,8 +15,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from forecast_assets import settings
 from forecast_assets.partitions import DEMO_WEEKS, weekly_partitions
+from forecast_assets.settings import BUCKETS, HISTORY_START_VARIABLE, LANDING_BUCKET, Settings
 
 UPLOADS_PREFIX = "uploads/"
 
@@ -89,11 +89,11 @@ def plan_landing(paths: list[str], today: date | None = None) -> LandingPlan:
             key = f"_{key}"
         contents[key] = body
         digest.update(key.encode() + b"\0" + body)
-    configured = settings.history_start(today)
-    explicit = bool(os.environ.get(settings.HISTORY_START_VARIABLE, "").strip())
+    configured = Settings.from_env(today=today).first_week
+    explicit = bool(os.environ.get(HISTORY_START_VARIABLE, "").strip())
     if explicit and configured > last:
         raise DataError(
-            f"{settings.HISTORY_START_VARIABLE}={configured} is after your data's last sale ({last}); "
+            f"{HISTORY_START_VARIABLE}={configured} is after your data's last sale ({last}); "
             f"set it to {first} or earlier"
         )
     history_start = first - timedelta(days=first.weekday()) if first < configured else None
@@ -119,9 +119,7 @@ def plan_landing(paths: list[str], today: date | None = None) -> LandingPlan:
 
 def stored_weeks_outside(keys: tuple[str, str]) -> list[str]:
     """raw_sales weeks already stored with rows outside [first, last]: a run over new data would mix them in."""
-    from forecast_assets import defs
-
-    with defs.resources["processed_data_io"].process_config_and_initialize_cm() as io_manager:
+    with _resource("processed_data_io") as io_manager:
         current = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"]
     return sorted(k for k, entry in current.items() if entry.get("key") and not keys[0] <= k <= keys[1])
 
@@ -135,11 +133,11 @@ def run_data(paths: list[str]) -> int:
         return 2
     env = dict(os.environ)
     if plan.history_start:
-        env[settings.HISTORY_START_VARIABLE] = plan.history_start.isoformat()
-        os.environ[settings.HISTORY_START_VARIABLE] = plan.history_start.isoformat()
+        env[HISTORY_START_VARIABLE] = plan.history_start.isoformat()
+        os.environ[HISTORY_START_VARIABLE] = plan.history_start.isoformat()
         print(
             f"your sales start {plan.first_day}, before the configured history start: this run uses "
-            f"{settings.HISTORY_START_VARIABLE}={plan.history_start} (export it, or put it in .env, to keep these "
+            f"{HISTORY_START_VARIABLE}={plan.history_start} (export it, or put it in .env, to keep these "
             "weeks in `make dev` and the schedules)"
         )
     mixed = stored_weeks_outside(plan.partition_keys)
@@ -151,10 +149,7 @@ def run_data(paths: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    from forecast_assets import defs
-    from forecast_assets.settings import LANDING_BUCKET
-
-    with defs.resources["warehouse"].process_config_and_initialize_cm() as warehouse:
+    with _resource("warehouse") as warehouse:
         warehouse.ensure_bucket(LANDING_BUCKET)
         for key, body in plan.files.items():
             warehouse.write_bytes(LANDING_BUCKET, plan.prefix + key, body)
@@ -180,16 +175,26 @@ def run_data(paths: list[str]) -> int:
     return completed.returncode
 
 
-def run_config() -> dict:
+def _resource(key: str):
+    """A resource of the environment's definitions, initialized for use outside a run."""
+    from forecast_assets.resources import build_resources
+
+    return build_resources(Settings.from_env())[key].process_config_and_initialize_cm()
+
+
+def run_config(settings: Settings | None = None) -> dict:
     """The run config of `make run`: the schedule's (FORECAST_PROFILE, ...) and the step-per-line console."""
-    config = settings.automated_run_config()
-    if not settings.full_console():
+    from forecast_assets.jobs import automated_run_config
+
+    settings = settings or Settings.from_env()
+    config = automated_run_config(settings)
+    if not settings.console_full:
         config["loggers"] = {"console": {}}
     return config
 
 
 def demo_range_tags() -> dict[str, str]:
-    keys = weekly_partitions.get_partition_keys()[-DEMO_WEEKS:]
+    keys = weekly_partitions(Settings.from_env().first_week).get_partition_keys()[-DEMO_WEEKS:]
     return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
 
 
@@ -266,9 +271,7 @@ def summary(instance: dg.DagsterInstance) -> str:
 
 def _forecast_table():
     """The stored forecast as one row per product: its method, each day's forecast and the week's total."""
-    from forecast_assets import defs
-
-    with defs.resources["ml_data_io"].process_config_and_initialize_cm() as io_manager:
+    with _resource("ml_data_io") as io_manager:
         frame = io_manager.load_current(dg.AssetKey("sales_forecast"))
         if frame is None:
             return None
@@ -280,17 +283,12 @@ def _forecast_table():
 
 
 def _latest_report() -> dict | None:
-    from forecast_assets import defs
-
-    with defs.resources["ml_experiments_io"].process_config_and_initialize_cm() as io_manager:
+    with _resource("ml_experiments_io") as io_manager:
         return io_manager.load_current(dg.AssetKey("model_comparison"))
 
 
 def create_buckets() -> list[str]:
-    from forecast_assets import defs
-    from forecast_assets.settings import BUCKETS
-
-    with defs.resources["warehouse"].process_config_and_initialize_cm() as warehouse:
+    with _resource("warehouse") as warehouse:
         for bucket in BUCKETS:
             warehouse.ensure_bucket(bucket)
         return [warehouse.uri(bucket) for bucket in BUCKETS]

@@ -1,16 +1,31 @@
-"""`ml_pipeline`: a raw_sales week (or range of weeks) and everything downstream, in one process."""
+"""`ml_pipeline`: a raw_sales week (or range of weeks) and everything downstream, in one process; and the run
+config of the runs that schedules, sensors and `make run` request."""
 
 import dagster as dg
 
-from forecast_assets.partitions import weekly_partitions
+from forecast_assets.assets.training import CANDIDATES
 from forecast_assets.policies import EXECUTOR, TRAINING_TAG
+from forecast_assets.settings import Settings
 
 ml_pipeline = dg.define_asset_job(
     "ml_pipeline",
-    selection=dg.AssetSelection.all(),
-    partitions_def=weekly_partitions,
+    selection=dg.AssetSelection.all(),  # its partitions: raw_sales's weeks (the only partitioned asset)
     executor_def=EXECUTOR,  # the Definitions' too; named here so the job says how it runs
     tags=TRAINING_TAG,  # the assets carry the pool and the retry policy (policies.py)
     description="Ingest the week's sales, rebuild features, tune the three candidates, compare them with "
     "the baselines, promote the best if it beats seasonal naive, forecast tomorrow, score drift.",
 )
+
+
+def automated_run_config(settings: Settings) -> dict:
+    """Run config of the runs schedules and sensors request (and `make run`'s): every candidate with the
+    settings' profile (default full) and folds, the settings' holdout and promotion margin when given."""
+    training: dict = {"profile": settings.profile}
+    if settings.cv_folds is not None:
+        training["cv_folds"] = settings.cv_folds
+    ops: dict = {candidate.asset_name: {"config": training} for candidate in CANDIDATES}
+    if settings.holdout_weeks is not None:
+        ops["features"] = {"config": {"holdout_weeks": settings.holdout_weeks}}
+    if settings.min_improvement is not None:
+        ops["model_comparison"] = {"config": {"min_improvement": settings.min_improvement}}
+    return {"ops": ops}

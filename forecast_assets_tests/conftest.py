@@ -4,15 +4,18 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("FORECAST_RETRY_DELAY_SECONDS", "1")  # before the job is defined: quick retries in tests
+# Quick step retries for the processes tests start (dagster dev, the daemon, the CLI) read their settings from
+# the environment; tests in this process build theirs with settings_for_tests().
+os.environ.setdefault("FORECAST_RETRY_DELAY_SECONDS", "1")
 
 import boto3
 import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from forecast_assets import settings
+from forecast_assets.assets.training import CANDIDATES, FINITE_METRICS
 from forecast_assets.definitions import build_defs
+from forecast_assets.settings import S3_REGION, Settings
 from forecast_assets_tests import mlflow_server
 from forecast_assets_tests.minio_server import REPO, new_server, remove
 
@@ -21,10 +24,7 @@ TEST_RUN_CONFIG = {
         "features": {"config": {"holdout_weeks": 2}},
         # 20 weeks and the small grids are too little to clear the default 2% margin reliably: any improvement.
         "model_comparison": {"config": {"min_improvement": 0.0}},
-        **{
-            name: {"config": {"profile": "small", "cv_folds": 2, "parallelism": 1}}
-            for name in ("random_forest_model", "linear_regression_model", "gradient_boosting_model")
-        },
+        **{c.asset_name: {"config": {"profile": "small", "cv_folds": 2, "parallelism": 1}} for c in CANDIDATES},
     }
 }
 ALL_CHECKS = {
@@ -41,7 +41,7 @@ ALL_CHECKS = {
         )
     ),
     ("feature_dataset", "feature_dataset_consistent"),
-    *((f"{model}_model", "finite_cv_metrics") for model in ("random_forest", "linear_regression", "gradient_boosting")),
+    *((c.asset_name, FINITE_METRICS) for c in CANDIDATES),
     ("model_comparison", "best_model_beats_baselines"),
     ("production_model", "production_model_serves"),
     ("sales_forecast", "forecast_covers_active_products"),
@@ -78,6 +78,12 @@ def s3a_jars() -> str:
     return subprocess.run([str(script)], check=True, capture_output=True, text=True, env=env).stdout.strip()
 
 
+def settings_for_tests(**values) -> Settings:
+    """Settings for definitions built in the test process: the defaults, quick step retries (1 s, then 2 s),
+    and `values`."""
+    return Settings(**{"retry_delay_seconds": 1, **values})
+
+
 @pytest.fixture(scope="session")
 def minio():
     server = new_server()
@@ -104,8 +110,7 @@ def spark(minio):
     )
     builder = SparkSession.builder
     config = {
-        **settings.spark_config(),
-        **settings.s3a_config(minio.endpoint),
+        **settings_for_tests(storage="minio", s3_endpoint=minio.endpoint, s3a_jars=s3a_jars()).spark_config(),
         "spark.driver.memory": "3g",
         "spark.sql.shuffle.partitions": "2",
         "spark.app.name": "forecast_assets_tests",
@@ -119,11 +124,14 @@ def spark(minio):
 
 
 @pytest.fixture
-def local_defs(spark, tmp_path, monkeypatch) -> dg.Definitions:
-    """Definitions on the embedded default: a fresh local warehouse folder."""
-    monkeypatch.setenv("FORECAST_STORAGE", "local")
-    monkeypatch.setenv("FORECAST_WAREHOUSE", str(tmp_path / "warehouse"))
-    return build_defs()
+def local_settings(tmp_path) -> Settings:
+    """The embedded default on a fresh local warehouse folder."""
+    return settings_for_tests(warehouse=str(tmp_path / "warehouse"))
+
+
+@pytest.fixture
+def local_defs(spark, local_settings) -> dg.Definitions:
+    return build_defs(local_settings)
 
 
 def empty_buckets(server) -> None:
@@ -132,24 +140,22 @@ def empty_buckets(server) -> None:
         endpoint_url=server.endpoint,
         aws_access_key_id=server.access_key,
         aws_secret_access_key=server.secret_key,
-        region_name=settings.S3_REGION,
+        region_name=S3_REGION,
     )
     for bucket in s3.buckets.all():
         bucket.objects.all().delete()
 
 
 @pytest.fixture
-def minio_env(spark, minio, monkeypatch):
-    """Environment that selects MinIO storage, on empty buckets."""
-    monkeypatch.setenv("FORECAST_STORAGE", "minio")
-    monkeypatch.setenv("FORECAST_S3_ENDPOINT", minio.endpoint)
+def minio_settings(spark, minio) -> Settings:
+    """MinIO storage, on empty buckets (the credentials are in the environment, as dg.EnvVar reads them)."""
     empty_buckets(minio)
-    return minio
+    return settings_for_tests(storage="minio", s3_endpoint=minio.endpoint)
 
 
 @pytest.fixture
-def minio_defs(minio_env) -> dg.Definitions:
-    return build_defs()
+def minio_defs(minio_settings) -> dg.Definitions:
+    return build_defs(minio_settings)
 
 
 def materialize_graph(defs: dg.Definitions, run_config: dict | None = None, tags: dict | None = None, **kwargs):
@@ -184,10 +190,13 @@ def quarantined(warehouse) -> dict[str, str]:
     return found
 
 
+def sensor(name: str, settings: Settings | None = None) -> dg.SensorDefinition:
+    """A sensor of the definitions built for `settings` (default: the tests')."""
+    return build_defs(settings or settings_for_tests()).resolve_sensor_def(name)
+
+
 def tick_new_sales_files(warehouse, cursor: str | None) -> dg.SensorResult:
     """One evaluation of the new_sales_files sensor over `warehouse`, from `cursor` (the daemon's way)."""
-    from forecast_assets.automation.sensors import new_sales_files
-
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse})
-        return new_sales_files(context)
+        return sensor("new_sales_files")(context)

@@ -3,22 +3,27 @@
 import dagster as dg
 
 from forecast_assets.definitions import build_defs
-from forecast_assets_tests.conftest import TEST_RUN_CONFIG
+from forecast_assets_tests.conftest import TEST_RUN_CONFIG, settings_for_tests
 
 
-def ml_pipeline_job() -> dg.JobDefinition:
-    return build_defs().resolve_job_def("ml_pipeline")
+def ml_pipeline_job(**settings) -> dg.JobDefinition:
+    """ml_pipeline of the definitions built for these settings (keyword arguments of Settings)."""
+    return build_defs(settings_for_tests(**settings)).resolve_job_def("ml_pipeline")
 
 
-def run(instance: dg.DagsterInstance, tags: dict):
-    return dg.execute_job(dg.reconstructable(ml_pipeline_job), instance=instance, run_config=TEST_RUN_CONFIG, tags=tags)
+def reconstructable(settings: dict):
+    return dg.build_reconstructable_job(__name__, "ml_pipeline_job", reconstructable_kwargs=settings)
 
 
-def reexecute_from_failure(instance: dg.DagsterInstance, run_id: str):
+def run(instance: dg.DagsterInstance, tags: dict, settings: dict):
+    return dg.execute_job(reconstructable(settings), instance=instance, run_config=TEST_RUN_CONFIG, tags=tags)
+
+
+def reexecute_from_failure(instance: dg.DagsterInstance, run_id: str, settings: dict):
     parent = instance.get_run_by_id(run_id)
     partition_tags = {k: v for k, v in parent.tags.items() if k.startswith("dagster/asset_partition_range")}
     return dg.execute_job(
-        dg.reconstructable(ml_pipeline_job),
+        reconstructable(settings),
         instance=instance,
         run_config=parent.run_config,
         tags=partition_tags,  # as the UI does: the re-execution covers the same weeks

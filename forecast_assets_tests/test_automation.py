@@ -13,11 +13,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from forecast_assets.assets.demo_sales import demo_week
-from forecast_assets.automation.schedules import weekly_retraining
-from forecast_assets.automation.sensors import drift_retraining, notify_on_failure, notify_on_success
+from forecast_assets.assets.training import CANDIDATES
+from forecast_assets.definitions import build_defs
 from forecast_assets.resources.notifications import Notifier
 from forecast_assets.resources.storage import Warehouse
-from forecast_assets_tests.conftest import quarantined, resolved, tick_new_sales_files
+from forecast_assets_tests.conftest import quarantined, resolved, sensor, settings_for_tests, tick_new_sales_files
 from forecast_assets_tests.minio_server import free_port
 
 
@@ -31,11 +31,11 @@ from forecast_assets_tests.minio_server import free_port
     ],
 )
 def test_weekly_schedule_targets_the_latest_complete_week(tick, week):
+    weekly_retraining = build_defs(settings_for_tests()).resolve_schedule_def("weekly_retraining")
     request = weekly_retraining(dg.build_schedule_context(scheduled_execution_time=tick))
-    assert request.partition_key == week
+    assert request.partition_key == week and request.run_key == f"weekly-{week}"
     assert request.tags["forecast/trigger"] == "schedule"
-    assert weekly_retraining.cron_schedule == "0 6 * * 1"
-    assert request.run_config["ops"]["random_forest_model"]["config"]["profile"] == "full"
+    assert request.run_config["ops"] == {c.asset_name: {"config": {"profile": "full"}} for c in CANDIDATES}
 
 
 # -- new sales files sensor --------------------------------------------------------------------------
@@ -43,10 +43,7 @@ def test_weekly_schedule_targets_the_latest_complete_week(tick, week):
 def landing(request, tmp_path, spark):
     if request.param == "local":
         return Warehouse(root_uri=f"file://{tmp_path}/warehouse")
-    request.getfixturevalue("minio_env")
-    from forecast_assets.definitions import build_defs
-
-    return resolved(build_defs(), "warehouse")
+    return resolved(build_defs(request.getfixturevalue("minio_settings")), "warehouse")
 
 
 def csv_of(week: str, scale: float = 1.0) -> bytes:
@@ -121,12 +118,12 @@ def report_drift(instance: dg.DagsterInstance, drifted: bool) -> None:
     )
 
 
-def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+def tick(instance: dg.DagsterInstance, cursor: str | None, **settings) -> dg.SensorResult:
+    drift_retraining = sensor("drift_retraining", settings_for_tests(**settings))
     return drift_retraining(dg.build_sensor_context(instance=instance, cursor=cursor))
 
 
-def test_drift_sensor_retrains_with_tags_that_say_why_then_cools_down(monkeypatch):
-    monkeypatch.setenv("FORECAST_DRIFT_COOLDOWN_HOURS", "24")
+def test_drift_sensor_retrains_with_tags_that_say_why_then_cools_down():
     with dg.instance_for_test() as instance:
         report_drift(instance, drifted=False)
         quiet = tick(instance, None)
@@ -138,40 +135,45 @@ def test_drift_sensor_retrains_with_tags_that_say_why_then_cools_down(monkeypatc
         assert request.tags["forecast/drift_score"] == "0.800"
         assert request.tags["forecast/drifted_columns"] == "lag_1, ma_7"
         report_drift(instance, drifted=True)
-        assert not tick(instance, first.cursor).run_requests  # within the cooldown
+        cooled = tick(instance, first.cursor, drift_cooldown_hours=24)
+        assert not cooled.run_requests  # within the cooldown
+        report_drift(instance, drifted=True)
+        (again,) = tick(instance, cooled.cursor, drift_cooldown_hours=0).run_requests  # no cooldown: retrains
+        assert again.tags["forecast/trigger"] == "drift"
 
 
-def test_drift_sensor_can_wait_for_worse_realized_accuracy(monkeypatch):
-    monkeypatch.setenv("FORECAST_DRIFT_NEEDS_WORSE_ACCURACY", "true")
+def test_drift_sensor_can_wait_for_worse_realized_accuracy():
+    def tick_worse(instance, cursor):
+        return tick(instance, cursor, drift_needs_worse_accuracy=True)
+
     with dg.instance_for_test() as instance:
         report_drift(instance, drifted=True)
-        first = tick(instance, None)
+        first = tick_worse(instance, None)
         assert not first.run_requests  # drift, but no week has been scored against actual sales yet
         accuracy = {"forecast_weeks_scored": 2, "weeks_worse_than_best_baseline": 0, "weeks_worse_than_shadow": 0}
         instance.report_runless_asset_event(dg.AssetMaterialization("forecast_accuracy", metadata=accuracy))
         report_drift(instance, drifted=True)
-        second = tick(instance, first.cursor)
+        second = tick_worse(instance, first.cursor)
         assert not second.run_requests  # the champion still beats the baselines and the shadow
         accuracy["weeks_worse_than_shadow"] = 1
         instance.report_runless_asset_event(dg.AssetMaterialization("forecast_accuracy", metadata=accuracy))
         report_drift(instance, drifted=True)
-        (request,) = tick(instance, second.cursor).run_requests
+        (request,) = tick_worse(instance, second.cursor).run_requests
         assert request.tags["forecast/trigger"] == "drift"
 
 
-def test_drift_sensor_debounces_and_keeps_its_state_across_restarts(monkeypatch):
-    monkeypatch.setenv("FORECAST_DRIFT_RETRAIN_AFTER", "2")
-    monkeypatch.setenv("FORECAST_DRIFT_COOLDOWN_HOURS", "0")
+def test_drift_sensor_debounces_and_keeps_its_state_across_restarts():
+    settings = {"drift_retrain_after": 2, "drift_cooldown_hours": 0}
     with dg.instance_for_test() as instance:
         cursor = None
         for drifted in (True, False, True):  # never two in a row
             report_drift(instance, drifted)
-            result = tick(instance, cursor)
+            result = tick(instance, cursor, **settings)
             assert not result.run_requests
             cursor = result.cursor
         # A restarted daemon starts from the stored cursor: the streak of one drifted score survives.
         report_drift(instance, drifted=True)
-        (request,) = tick(instance, cursor).run_requests
+        (request,) = tick(instance, cursor, **settings).run_requests
         assert request.tags["forecast/trigger"] == "drift"
 
 
@@ -260,7 +262,7 @@ def test_success_is_mailed_with_the_run_link_and_the_production_model(smtp_serve
             dg.DagsterEventType.RUN_SUCCESS,
             notifier,
         )
-        notify_on_success(context)
+        sensor("notify_on_success")(context)
     (message,) = inbox.messages
     assert "Subject: ml_pipeline succeeded" in message
     assert f"http://dagster.local:3000/runs/{context.dagster_run.run_id}" in message
@@ -273,7 +275,7 @@ def test_failure_is_posted_to_the_webhook_with_the_failing_step(webhook_server):
     with dg.instance_for_test() as instance:
         job = dg.GraphDefinition(name="broken", node_defs=[write_model]).to_job()
         context = run_status_context(instance, job, dg.DagsterEventType.RUN_FAILURE, notifier).for_run_failure()
-        notify_on_failure(context)
+        sensor("notify_on_failure")(context)
     (payload,) = received
     assert payload["text"].startswith("*ml_pipeline FAILED")
     assert "step write_model" in payload["text"] and "EndpointConnectionError" in payload["text"]

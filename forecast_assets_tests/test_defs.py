@@ -1,17 +1,20 @@
-"""The code location loads whole: every asset, check and job resolves, and loading starts no JVM."""
+"""The code location loads whole: every asset, check and job resolves from explicit settings, what Dagster loads
+reads the environment only when it is called, and loading starts no JVM."""
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from forecast_assets import defs
 from forecast_assets.definitions import build_defs
+from forecast_assets.settings import Settings
 from forecast_assets_tests.conftest import ALL_CHECKS, ASSET_GROUPS
 from forecast_assets_tests.minio_server import REPO
+
+defs = build_defs(Settings())  # the embedded default
 
 
 def test_every_asset_resolves_with_its_group():
@@ -57,7 +60,7 @@ def test_every_run_whoever_launches_it_uses_one_process_the_spark_pool_and_the_r
     assert {node.definition.pool for node in rollback.nodes} == {"spark"}
 
 
-def test_assets_carry_owners_tags_storage_kind_freshness_and_code_links(monkeypatch, minio):
+def test_assets_carry_owners_tags_storage_kind_freshness_and_code_links():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
@@ -72,30 +75,98 @@ def test_assets_carry_owners_tags_storage_kind_freshness_and_code_links(monkeypa
             assert policy.deadline_cron == "0 12 * * 1" and policy.lower_bound_delta == timedelta(hours=12), key
         else:
             assert policy is None, key
-    # The environment decides them when the definitions are built: MinIO storage, a team, a later deadline.
-    monkeypatch.setenv("FORECAST_STORAGE", "minio")
-    monkeypatch.setenv("FORECAST_S3_ENDPOINT", minio.endpoint)
-    monkeypatch.setenv("FORECAST_OWNERS", "team:sales-analytics,ana@example.com")
-    monkeypatch.setenv("FORECAST_DEADLINE_HOUR", "9")
-    monkeypatch.setenv("FORECAST_SOURCE_URL", "https://github.com/example/forecast_assets")
-    graph = build_defs().resolve_asset_graph()
+    # The settings decide them when the definitions are built: MinIO storage, a team, a later deadline.
+    settings = Settings(
+        storage="minio",
+        s3_endpoint="http://127.0.0.1:9000",
+        owners=("team:sales-analytics", "ana@example.com"),
+        deadline_hour=9,
+        source_url="https://github.com/example/forecast_assets",
+    )
+    graph = build_defs(settings).resolve_asset_graph()
     node = graph.get(dg.AssetKey("sales_forecast"))
     assert "minio" in node.kinds and "local" not in node.kinds
     assert node.owners == ["team:sales-analytics", "ana@example.com"]
     assert node.freshness_policy.deadline_cron == "0 9 * * 1"
     (reference,) = node.metadata["dagster/code_references"].code_references
     assert reference.url.startswith("https://github.com/example/forecast_assets/tree/main/forecast_assets/assets/")
-    monkeypatch.setenv("FORECAST_OWNERS", "nobody")
     with pytest.raises(ValueError, match="FORECAST_OWNERS: 'nobody' is neither an e-mail address nor team:<name>"):
-        build_defs()
+        Settings(owners=("nobody",))
 
 
 def test_loading_the_definitions_starts_no_jvm():
     code = (
         "import forecast_assets, pyspark;"
         "from pyspark import SparkContext;"
-        "forecast_assets.defs.resolve_asset_graph();"
+        "forecast_assets.defs().resolve_asset_graph();"
         "assert SparkContext._gateway is None and SparkContext._active_spark_context is None; print('ok')"
     )
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert completed.stdout.strip() == "ok", completed.stderr[-2000:]
+
+
+def test_the_settings_shape_the_definitions_they_are_built_from():
+    """Two sets of definitions side by side in one process: each has its own weeks, retry delay, automation
+    status and run config; nothing is read from the environment."""
+    default, other = (
+        defs,
+        build_defs(
+            Settings(
+                history_start=date(2017, 1, 4),
+                retry_delay_seconds=3,
+                automation_running=True,
+                timezone="America/Sao_Paulo",
+                profile="small",
+                cv_folds=4,
+            )
+        ),
+    )
+    first_week = {}
+    for name, built in (("default", default), ("other", other)):
+        raw_sales = built.resolve_asset_graph().get(dg.AssetKey("raw_sales"))
+        first_week[name] = raw_sales.partitions_def.get_first_partition_key()
+    assert first_week == {"default": "2023-01-02", "other": "2017-01-02"}  # the Monday of 2017-01-04's week
+    assert other.resolve_job_def("ml_pipeline").partitions_def.get_first_partition_key() == "2017-01-02"
+    delays = {
+        built.resolve_asset_graph().get(dg.AssetKey("drift_score")).assets_def.op.retry_policy.delay
+        for built in (default, other)
+    }
+    assert delays == {10, 3}
+    schedule = other.resolve_schedule_def("weekly_retraining")
+    assert schedule.execution_timezone == "America/Sao_Paulo"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert defs.resolve_schedule_def("weekly_retraining").default_status == dg.DefaultScheduleStatus.STOPPED
+    assert {s.default_status for s in other.get_repository_def().sensor_defs} == {dg.DefaultSensorStatus.RUNNING}
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 30, 6),
+            repository_def=other.get_repository_def(),
+        )
+        request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2026-11-23"
+    assert request.run_config["ops"]["gradient_boosting_model"] == {"config": {"profile": "small", "cv_folds": 4}}
+
+
+def test_dagster_loads_the_definitions_of_its_environment_when_it_calls_the_loader():
+    """`forecast_assets.defs` is Dagster's lazy loader: importing the package reads nothing; `dg check defs`
+    (dagster-dg-cli) loads it and refuses a malformed variable, naming it."""
+    code = (
+        "import os, forecast_assets;"
+        "os.environ['FORECAST_HISTORY_START'] = '2019-06-05';"  # after the import: still used
+        "graph = forecast_assets.defs().resolve_asset_graph();"
+        "print(graph.get(graph.get_all_asset_keys().__iter__().__next__()) and "
+        "graph.get(__import__('dagster').AssetKey('raw_sales')).partitions_def.get_first_partition_key())"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "FORECAST_HISTORY_START": "not a date"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "2019-06-03", out.stderr[-2000:]
+
+    dg_cli = [str(Path(sys.executable).parent / "dg"), "check", "defs"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
+    checked = subprocess.run(dg_cli, cwd=REPO, env=env, capture_output=True, text=True)
+    assert checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout, checked.stderr[-2000:]
+    env["FORECAST_DEADLINE_HOUR"] = "5"
+    refused = subprocess.run(dg_cli, cwd=REPO, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "FORECAST_DEADLINE_HOUR=5: expected an hour after the 06:00 run, 7 to 23" in refused.stdout + refused.stderr

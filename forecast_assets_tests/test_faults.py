@@ -24,8 +24,9 @@ WRITER = textwrap.dedent(
     import dagster as dg
     from forecast_assets.definitions import build_defs
     from forecast_assets.resources.io_managers import STORED_KEY
+    from forecast_assets.settings import Settings
 
-    defs = build_defs()
+    defs = build_defs(Settings.from_env())  # a process of its own: FORECAST_WAREHOUSE says where
     io_manager = defs.resources["ml_models_io"]
     with io_manager.process_config_and_initialize_cm() as manager:
         model = manager.load_current(dg.AssetKey("production_model"))
@@ -110,15 +111,16 @@ def test_a_process_killed_while_writing_the_model_leaves_the_previous_one_servin
     assert _forecast(io_manager.load_current(key), spark) == (count, True)
 
 
-def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_env, spark, tmp_path):
+def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_settings, minio, spark, tmp_path):
     """MinIO goes down while the candidates train. Nothing the run already stored is lost, no pointer names
     an artifact that is not whole, and re-executing from the failure (MinIO back) finishes the run."""
     from forecast_assets.definitions import build_defs
     from forecast_assets_tests import reexecution
 
-    defs = build_defs()
+    defs = build_defs(minio_settings)
+    settings = {"storage": "minio", "s3_endpoint": minio.endpoint}  # how the re-executions rebuild them
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        first = reexecution.run(instance, range_tags())
+        first = reexecution.run(instance, range_tags(), settings)
         assert first.success
         models = resolved(defs, "ml_models_io")
         before = models.read_manifest(dg.AssetKey("production_model"))
@@ -137,7 +139,7 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_e
                     e.step_key for e in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.STEP_START)
                 }
                 if "random_forest_model" in started:
-                    minio_env.stop()
+                    minio.stop()
                     stopped.set()
                     return
                 time.sleep(0.2)
@@ -145,11 +147,11 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_e
         watcher = threading.Thread(target=stop_minio_when_training_starts, daemon=True)
         watcher.start()
         try:
-            failed = reexecution.run(instance, range_tags())
+            failed = reexecution.run(instance, range_tags(), settings)
         finally:
             watcher.join(timeout=5)
             if stopped.is_set():
-                minio_env.start()
+                minio.start()
         assert stopped.is_set() and not failed.success
         succeeded = {e.step_key for e in instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
         assert "raw_sales" in succeeded and "production_model" not in succeeded  # it failed in the middle
@@ -167,7 +169,7 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_e
         count, finite = _forecast(load_current(defs, "ml_models_io", "production_model"), spark)
         assert count > 0 and finite
 
-        recovered = reexecution.reexecute_from_failure(instance, failed.run_id)
+        recovered = reexecution.reexecute_from_failure(instance, failed.run_id, settings)
         assert recovered.success
         after = models.read_manifest(dg.AssetKey("production_model"))
         assert after["last_version"] == 2 and after["current"]["__all__"]["run_id"] == recovered.run_id
@@ -179,4 +181,4 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_e
     stored = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert any(path.suffix == ".db" for path in stored)
     for path in stored:
-        assert minio_env.secret_key.encode() not in path.read_bytes(), path
+        assert minio.secret_key.encode() not in path.read_bytes(), path

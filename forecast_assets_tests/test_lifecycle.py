@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from forecast_assets.assets.lifecycle import LEDGER_KEY, read_ledger
-from forecast_assets_tests.conftest import TEST_RUN_CONFIG, empty_buckets, load_current, materialize_graph, resolved
+from forecast_assets_tests.conftest import (
+    TEST_RUN_CONFIG,
+    empty_buckets,
+    load_current,
+    materialize_graph,
+    resolved,
+    settings_for_tests,
+)
 
 PRODUCTION = dg.AssetKey("production_model")
 
@@ -50,17 +57,15 @@ def lifecycle(request, tmp_path_factory, spark):
     with pytest.MonkeyPatch.context() as patch, dg.instance_for_test() as instance:
         if request.param == "minio":  # and MLflow tracking, against a real tracking server
             server = request.getfixturevalue("minio")
-            patch.setenv("FORECAST_STORAGE", "minio")
-            patch.setenv("FORECAST_S3_ENDPOINT", server.endpoint)
+            # The tracking URI may carry credentials: the resource reads it from the environment (dg.EnvVar).
             patch.setenv("MLFLOW_TRACKING_URI", request.getfixturevalue("tracking_server").uri)
             empty_buckets(server)
-        else:  # and no MLFLOW_TRACKING_URI: nothing is tracked
-            patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-            patch.setenv("FORECAST_STORAGE", "local")
-            patch.setenv("FORECAST_WAREHOUSE", str(tmp_path_factory.mktemp("lifecycle") / "warehouse"))
+            settings = settings_for_tests(storage="minio", s3_endpoint=server.endpoint, mlflow=True)
+        else:  # and no tracking: nothing is tracked
+            settings = settings_for_tests(warehouse=str(tmp_path_factory.mktemp("lifecycle") / "warehouse"))
         from forecast_assets.definitions import build_defs
 
-        defs = build_defs()
+        defs = build_defs(settings)
         first = materialize_graph(defs, run_config=run_config(0.0), instance=instance)
         states = [(first, current(defs), forecast(defs))]
         # The same data and grids: the challenger equals the champion, so demanding 50% better refuses it.

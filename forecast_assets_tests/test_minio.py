@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from forecast_assets import settings
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.assets.monitoring import ForecastConfig, history_since
 from forecast_assets.definitions import build_defs
 from forecast_assets.resources.storage import StorageError, Warehouse
-from forecast_assets_tests.conftest import load_current, materialize_graph, range_tags, resolved
+from forecast_assets.settings import BUCKETS, S3_REGION
+from forecast_assets_tests.conftest import load_current, materialize_graph, range_tags, resolved, settings_for_tests
 
 # Where each asset lives: the original design's buckets.
 LAYOUT = {
@@ -37,7 +37,7 @@ def s3_client(server):
         endpoint_url=server.endpoint,
         aws_access_key_id=server.access_key,
         aws_secret_access_key=server.secret_key,
-        region_name=settings.S3_REGION,
+        region_name=S3_REGION,
     )
 
 
@@ -51,19 +51,16 @@ def minio_graph(spark, minio):
     """The whole graph materialized once with MinIO storage, shared by this module's round-trip tests."""
     from forecast_assets_tests.conftest import empty_buckets
 
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("FORECAST_STORAGE", "minio")
-        env.setenv("FORECAST_S3_ENDPOINT", minio.endpoint)
-        empty_buckets(minio)
-        defs = build_defs()
-        result = materialize_graph(defs)
-        assert result.success
-        yield defs, result
+    empty_buckets(minio)
+    defs = build_defs(settings_for_tests(storage="minio", s3_endpoint=minio.endpoint))
+    result = materialize_graph(defs)
+    assert result.success
+    return defs, result
 
 
 def test_every_asset_is_in_its_bucket(minio_graph, minio):
     buckets = {b["Name"] for b in s3_client(minio).list_buckets()["Buckets"]}
-    assert buckets >= set(settings.BUCKETS)
+    assert buckets >= set(BUCKETS)
     assert any(k.startswith("demo/sales_") for k in keys(minio, "raw-data"))
     for bucket, assets in LAYOUT.items():
         stored = keys(minio, bucket)
@@ -156,23 +153,23 @@ def load_current_partition(defs, partition_key: str):
     return io_manager.read_version(None, [io_manager.warehouse.uri("processed-data", entry["key"])])
 
 
-def test_wrong_credentials_give_a_clear_error_naming_endpoint_and_bucket(minio_env):
+def test_wrong_credentials_give_a_clear_error_naming_endpoint_and_bucket(minio_defs, minio):
     warehouse = Warehouse(
         root_uri="s3a://",
-        endpoint_url=minio_env.endpoint,
-        aws_access_key_id=minio_env.access_key,
+        endpoint_url=minio.endpoint,
+        aws_access_key_id=minio.access_key,
         aws_secret_access_key="not-the-secret",
-        region_name=settings.S3_REGION,
+        region_name=S3_REGION,
     )
     with pytest.raises(StorageError) as failure:
         warehouse.ensure_bucket("processed-data")
     message = str(failure.value)
-    assert minio_env.endpoint in message and "processed-data" in message and "AWS_SECRET_ACCESS_KEY" in message
+    assert minio.endpoint in message and "processed-data" in message and "AWS_SECRET_ACCESS_KEY" in message
 
-    resources = {**build_defs().resources}
+    resources = {**minio_defs.resources}
     resources["warehouse"] = warehouse
     result = dg.materialize(
-        [build_defs().get_assets_def("raw_sales")],
+        [minio_defs.get_assets_def("raw_sales")],
         resources=resources,
         partition_key="2025-03-03",
         raise_on_error=False,
@@ -180,26 +177,25 @@ def test_wrong_credentials_give_a_clear_error_naming_endpoint_and_bucket(minio_e
     assert not result.success
     failure_event = next(e for e in result.all_events if e.is_step_failure)
     text = str(failure_event.step_failure_data.error)
-    assert minio_env.endpoint in text and "raw-data" in text
+    assert minio.endpoint in text and "raw-data" in text
 
 
-def test_minio_down_fails_clearly_naming_the_endpoint(minio_env):
+def test_minio_down_fails_clearly_naming_the_endpoint(minio_defs, minio):
     """(Recovery from an outage in the middle of a run is in test_faults.py.)"""
-    minio_env.stop()
+    minio.stop()
     try:
-        defs = build_defs()
         result = dg.materialize(
-            [defs.get_assets_def("raw_sales")],
-            resources=defs.resources,
+            [minio_defs.get_assets_def("raw_sales")],
+            resources=minio_defs.resources,
             partition_key="2025-03-03",
             raise_on_error=False,
         )
     finally:
-        minio_env.start()
+        minio.start()
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = str(failure.step_failure_data.error)
-    assert minio_env.endpoint in message and "is MinIO running?" in message
+    assert minio.endpoint in message and "is MinIO running?" in message
 
 
 def test_credentials_never_reach_events_or_metadata(minio_graph, minio):

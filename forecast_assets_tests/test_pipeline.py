@@ -27,6 +27,7 @@ from forecast_assets_tests.conftest import (
     materialize_graph,
     range_tags,
     resolved,
+    settings_for_tests,
 )
 from forecast_assets_tests.minio_server import REPO
 
@@ -48,12 +49,8 @@ ALL_ASSETS = {
 @pytest.fixture(scope="module")
 def graph(spark, tmp_path_factory):
     """One successful materialization of the whole graph on the demo data, shared by this module."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("FORECAST_STORAGE", "local")
-        env.setenv("FORECAST_WAREHOUSE", str(tmp_path_factory.mktemp("warehouse")))
-        defs = build_defs()
-        result = materialize_graph(defs)
-        yield defs, result
+    defs = build_defs(settings_for_tests(warehouse=str(tmp_path_factory.mktemp("warehouse"))))
+    return defs, materialize_graph(defs)
 
 
 def materialized(result) -> set[str]:

@@ -5,9 +5,11 @@ import re
 import dagster as dg
 import pytest
 
+from forecast_assets.assets.training import CANDIDATES
 from forecast_assets.cli import run_config
 from forecast_assets.definitions import build_defs
 from forecast_assets.progress import progress_console
+from forecast_assets.settings import Settings
 
 
 def test_a_run_prints_one_line_per_step_start_and_end_and_the_assets_messages(capsys):
@@ -40,15 +42,13 @@ def test_a_run_prints_one_line_per_step_start_and_end_and_the_assets_messages(ca
     assert not [t for t in texts if "a detail" in t or "HANDLED_OUTPUT" in t or "LOADED_INPUT" in t or "Handled" in t]
 
 
-@pytest.mark.parametrize(("console", "loggers"), [(None, {"console": {}}), ("full", None)])
-def test_make_runs_config_names_the_step_console_unless_told_otherwise(monkeypatch, console, loggers):
-    if console:
-        monkeypatch.setenv("FORECAST_CONSOLE", console)
-    else:
-        monkeypatch.delenv("FORECAST_CONSOLE", raising=False)
-    monkeypatch.setenv("FORECAST_PROFILE", "small")
-    config = run_config()
+@pytest.mark.parametrize(("console", "loggers"), [("steps", {"console": {}}), ("full", None)])
+def test_make_runs_config_names_the_step_console_unless_told_otherwise(console, loggers):
+    settings = Settings.from_env({"FORECAST_CONSOLE": console, "FORECAST_PROFILE": "small"})
+    config = run_config(settings)
     assert config.get("loggers") == loggers
-    assert config["ops"]["random_forest_model"]["config"]["profile"] == "small"
-    job = build_defs().resolve_job_def("ml_pipeline")
+    assert {op: c["config"]["profile"] for op, c in config["ops"].items()} == dict.fromkeys(
+        (c.asset_name for c in CANDIDATES), "small"
+    )
+    job = build_defs(settings).resolve_job_def("ml_pipeline")
     assert job.loggers["console"] is progress_console

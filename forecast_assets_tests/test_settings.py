@@ -1,52 +1,85 @@
-"""FORECAST_HISTORY_START: the first weekly partition, validated where the rest of the settings are read."""
+"""Settings.from_env: every variable read once, validated with a message that names it; FORECAST_HISTORY_START
+and the first weekly partition."""
 
-import subprocess
-import sys
 from datetime import date
 
 import pytest
 
-from forecast_assets import settings
 from forecast_assets.landing.validation import Limits, parse_sales_file
+from forecast_assets.settings import HISTORY_START_VARIABLE, VARIABLES, Settings
 from forecast_assets_tests.minio_server import REPO
 
 TODAY = date(2026, 11, 30)
 
 
-def test_default_is_the_demo_start(monkeypatch):
-    monkeypatch.delenv(settings.HISTORY_START_VARIABLE, raising=False)
-    assert settings.history_start(TODAY) == date(2023, 1, 2)
+def test_default_is_the_demo_start():
+    assert Settings.from_env({}, today=TODAY).first_week == date(2023, 1, 2)
 
 
 @pytest.mark.parametrize(
     ("value", "monday"),
     [("2017-01-02", date(2017, 1, 2)), ("2017-01-04", date(2017, 1, 2)), ("2017-01-08", date(2017, 1, 2))],
 )
-def test_partitions_start_on_the_monday_of_its_week(monkeypatch, value, monday):
-    monkeypatch.setenv(settings.HISTORY_START_VARIABLE, value)
-    assert settings.history_start(TODAY) == monday
+def test_partitions_start_on_the_monday_of_its_week(value, monday):
+    assert Settings.from_env({HISTORY_START_VARIABLE: value}, today=TODAY).first_week == monday
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    ("variable", "value", "expected"),
     [
-        ("2017-13-01", "FORECAST_HISTORY_START='2017-13-01' is not a date; expected YYYY-MM-DD"),
-        ("last year", "FORECAST_HISTORY_START='last year' is not a date"),
-        ("2026-12-01", "FORECAST_HISTORY_START=2026-12-01 is in the future (today is 2026-11-30)"),
+        (
+            HISTORY_START_VARIABLE,
+            "2017-13-01",
+            "FORECAST_HISTORY_START='2017-13-01' is not a date; expected YYYY-MM-DD",
+        ),
+        (HISTORY_START_VARIABLE, "last year", "FORECAST_HISTORY_START='last year' is not a date"),
+        (
+            HISTORY_START_VARIABLE,
+            "2026-12-01",
+            "FORECAST_HISTORY_START=2026-12-01 is in the future (today is 2026-11-30)",
+        ),
+        ("FORECAST_STORAGE", "s3", "FORECAST_STORAGE='s3': expected local or minio"),
+        ("SPARK_MASTER", "yarn", "SPARK_MASTER='yarn': expected local[*], local[N] or spark://host:port"),
+        ("FORECAST_CV_FOLDS", "three", "FORECAST_CV_FOLDS='three' is not a whole number"),
+        ("FORECAST_DRIFT_COOLDOWN_HOURS", "a day", "FORECAST_DRIFT_COOLDOWN_HOURS='a day' is not a number"),
+        ("FORECAST_DRIFT_NEEDS_WORSE_ACCURACY", "maybe", "FORECAST_DRIFT_NEEDS_WORSE_ACCURACY='maybe': expected true"),
+        ("FORECAST_PROFILE", "huge", "FORECAST_PROFILE='huge': expected full or small"),
+        ("FORECAST_NOTIFY", "pager", "FORECAST_NOTIFY='pager': expected log, smtp or webhook"),
     ],
 )
-def test_a_malformed_or_future_start_is_refused_naming_the_variable(monkeypatch, value, expected):
-    monkeypatch.setenv(settings.HISTORY_START_VARIABLE, value)
+def test_a_malformed_value_is_refused_naming_the_variable(variable, value, expected):
     with pytest.raises(ValueError) as error:
-        settings.history_start(TODAY)
+        Settings.from_env({variable: value}, today=TODAY)
     assert expected in str(error.value)
 
 
-def test_the_partitions_follow_the_variable():
-    code = "from forecast_assets.partitions import weekly_partitions as w; print(w.get_first_partition_key())"
-    env = {"FORECAST_HISTORY_START": "2017-01-04", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "2017-01-02"
+def test_minio_storage_needs_an_endpoint_of_the_right_form():
+    for endpoint in ("", "127.0.0.1:9000", "http://minio:9000/bucket"):
+        with pytest.raises(ValueError, match="FORECAST_S3_ENDPOINT=.*expected http"):
+            Settings.from_env({"FORECAST_STORAGE": "minio", "FORECAST_S3_ENDPOINT": endpoint}, today=TODAY)
+    settings = Settings.from_env({"FORECAST_STORAGE": "MinIO", "FORECAST_S3_ENDPOINT": "https://s3.local:9000"})
+    assert settings.spark_config()["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "true"
+
+
+def test_every_variable_reaches_its_field_and_empty_means_the_default():
+    environ = {
+        "FORECAST_AUTOMATION": "running",
+        "FORECAST_OWNERS": " team:a , b@example.com ,",
+        "FORECAST_DRIFT_NEEDS_WORSE_ACCURACY": "yes",
+        "FORECAST_CONSOLE": "full",
+        "FORECAST_RETRY_DELAY_SECONDS": "0.5",
+        "SPARK_SHUFFLE_PARTITIONS": "8",
+        "FORECAST_MIN_IMPROVEMENT": "0.05",
+        "MLFLOW_TRACKING_URI": "http://user:secret@mlflow:5000",
+        "SPARK_MASTER": "",  # empty: the default
+    }
+    settings = Settings.from_env(environ, today=TODAY)
+    assert settings.automation_running and settings.drift_needs_worse_accuracy and settings.console_full
+    assert settings.owners == ("team:a", "b@example.com")
+    assert (settings.retry_delay_seconds, settings.spark_shuffle_partitions, settings.min_improvement) == (0.5, 8, 0.05)
+    assert settings.spark_master == "local[*]" and settings.mlflow
+    assert "secret" not in repr(settings)  # the URI stays in the environment, read by dg.EnvVar
+    assert Settings.from_env({}, today=TODAY) == Settings()
 
 
 def test_older_rows_are_refused_with_a_message_that_names_the_variable():
@@ -55,3 +88,8 @@ def test_older_rows_are_refused_with_a_message_that_names_the_variable():
     (reason,) = parsed.bad["reason"]
     assert "'2017-01-23' is before the first weekly partition; expected 2023-01-02 or later" in reason
     assert "FORECAST_HISTORY_START" in reason
+
+
+def test_env_example_lists_every_variable():
+    listed = (REPO / ".env.example").read_text()
+    assert [variable for variable in VARIABLES.values() if f"{variable}=" not in listed] == []

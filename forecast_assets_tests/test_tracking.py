@@ -15,8 +15,8 @@ from forecast_assets_tests.minio_server import free_port
 def test_without_a_tracking_uri_mlflow_is_never_imported():
     code = (
         "import sys, dagster as dg\n"
-        "from forecast_assets.definitions import build_defs\n"
-        "defs = build_defs()\n"
+        "from forecast_assets import defs\n"
+        "defs = defs()\n"
         "with defs.resources['tracking'].process_config_and_initialize_cm() as tracking:\n"
         "    assert not tracking.enabled\n"
         "    context = type('C', (), {'log': None, 'run': None})()\n"

@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 
 from forecast_assets.definitions import build_defs
+from forecast_assets.settings import Settings
 from forecast_assets_tests.conftest import ASSET_GROUPS, materialize_graph
 from forecast_assets_tests.minio_server import REPO, free_port
 
@@ -47,12 +48,8 @@ def ui(spark, tmp_path_factory):
         "FORECAST_WAREHOUSE": str(warehouse),
         "SPARK_DRIVER_MEMORY": "2g",
     }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            assert materialize_graph(build_defs(), instance=instance).success
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # filled by the same settings `make dev` reads
+        assert materialize_graph(build_defs(Settings.from_env(env)), instance=instance).success
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(  # `make dev`, as a user starts it, on this home and a free port

@@ -15,7 +15,7 @@ from forecast_assets.assets.evaluation import BASELINES
 from forecast_assets.assets.monitoring import INTERVAL_COLUMNS, INTERVALS
 from forecast_assets.ml.features import KEY_COLUMNS, SalesWindowFeatures
 from forecast_assets.ml.metrics import forecast_metrics
-from forecast_assets.policies import SPARK_POOL, STEP_RETRY
+from forecast_assets.policies import spark_asset
 from forecast_assets.resources.storage import Warehouse
 from forecast_assets.settings import DATA_BUCKET
 
@@ -125,10 +125,8 @@ def worse_streak(table: pd.DataFrame, against: list[str]) -> int:
     return streak
 
 
-@dg.asset(
+@spark_asset(
     group_name="monitoring",
-    pool=SPARK_POOL,
-    retry_policy=STEP_RETRY,
     io_manager_key="ml_data_io",
     kinds={"spark", "parquet"},
     # shadow_forecast's versions are read too, but not waited for: a first promotion has no shadow, and the

@@ -25,7 +25,7 @@ from forecast_assets.assets.tables import frame_table
 from forecast_assets.assets.training import CANDIDATES, best_params
 from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
 from forecast_assets.ml.metrics import evaluate_forecasts
-from forecast_assets.policies import SPARK_POOL, STEP_RETRY
+from forecast_assets.policies import spark_asset
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError
 from forecast_assets.settings import MODELS_BUCKET
@@ -203,10 +203,8 @@ def champion_predictions(
     return scored.select(*KEY_COLUMNS, F.col("prediction").alias("champion"))
 
 
-@dg.asset(
+@spark_asset(
     group_name="evaluation",
-    pool=SPARK_POOL,
-    retry_policy=STEP_RETRY,
     io_manager_key="ml_experiments_io",
     kinds={"spark", "json"},
     ins={"feature_dataset": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), "raw_sales": dg.AssetIn(), **CANDIDATE_INS},
@@ -383,7 +381,7 @@ def metrics_table(scores: dict[str, dict], gate_metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows).T.sort_values(gate_metric)
 
 
-@dg.asset_check(asset=model_comparison, name=GATE_CHECK, blocking=True, required_resource_keys={"ml_models_io"})
+@dg.asset_check(asset="model_comparison", name=GATE_CHECK, blocking=True, required_resource_keys={"ml_models_io"})
 def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_comparison: dict) -> dg.AssetCheckResult:
     """Promotion gate: the best candidate must beat the best of the baselines by at least `min_improvement`
     and the champion (the production model that serves, re-scored on the same holdout) by at least
@@ -433,10 +431,8 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
     )
 
 
-@dg.asset(
+@spark_asset(
     group_name="evaluation",
-    pool=SPARK_POOL,
-    retry_policy=STEP_RETRY,
     io_manager_key="ml_models_io",
     kinds={"spark"},
     ins={"model_comparison": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), **CANDIDATE_INS},

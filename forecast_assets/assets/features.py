@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from forecast_assets.ml.features import SalesWindowFeatures
-from forecast_assets.policies import SPARK_POOL, STEP_RETRY
+from forecast_assets.policies import spark_multi_asset
 
 WINDOW_FEATURES = SalesWindowFeatures()
 FEATURE_COLUMNS = ["produto_idx", "categoria_idx", *WINDOW_FEATURES.feature_columns()]
@@ -69,10 +69,8 @@ def fit_feature_pipeline(
     return PipelineModel(stages=[windows, *fitted.stages]), rows
 
 
-@dg.multi_asset(
+@spark_multi_asset(
     group_name="features",
-    pool=SPARK_POOL,
-    retry_policy=STEP_RETRY,
     outs={
         "feature_pipeline": dg.AssetOut(
             io_manager_key="ml_models_io",

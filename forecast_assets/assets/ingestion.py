@@ -30,10 +30,9 @@ from forecast_assets.landing.area import (
 )
 from forecast_assets.landing.schema import BAD_ROW_COLUMNS, SALES_SCHEMA, Check, FileProblem
 from forecast_assets.landing.validation import Limits, as_date, mark_duplicates, message
-from forecast_assets.partitions import weekly_partitions
-from forecast_assets.policies import SPARK_POOL, STEP_RETRY
+from forecast_assets.policies import spark_asset
 from forecast_assets.resources.storage import StorageError, Warehouse
-from forecast_assets.settings import LANDING_BUCKET
+from forecast_assets.settings import DEFAULT_HISTORY_START, LANDING_BUCKET
 
 
 class IngestionConfig(dg.Config):
@@ -65,10 +64,13 @@ class IngestionConfig(dg.Config):
     max_valor_total: float = Field(default=1e9, gt=0, description="larger values are absurd")
 
 
-def limits_for(config: IngestionConfig | None = None, today: date | None = None) -> Limits:
+def limits_for(
+    config: IngestionConfig | None = None, today: date | None = None, first_day: date = DEFAULT_HISTORY_START
+) -> Limits:
+    """What a good row is, for a history starting on `first_day` (the first weekly partition's Monday)."""
     config = config or IngestionConfig()
     return Limits(
-        first_day=weekly_partitions.start.date(),
+        first_day=first_day,
         last_day=today or datetime.now(UTC).date(),
         max_quantidade=config.max_quantidade,
         max_valor_total=config.max_valor_total,
@@ -377,11 +379,9 @@ RAW_SALES_CHECKS = {
 }
 
 
-@dg.asset(
+@spark_asset(
     group_name="ingestion",
-    pool=SPARK_POOL,
-    retry_policy=STEP_RETRY,
-    partitions_def=weekly_partitions,
+    partitioned=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="processed_data_io",
     metadata={"partition_expr": "data_venda"},
@@ -419,9 +419,9 @@ def raw_sales(
     for line in not_read:
         context.log.warning(line)
 
-    report = validate_landing(
-        warehouse, landing.sales, limits_for(config), context.partition_keys, start, end, config.landing_prefix
-    )
+    limits = limits_for(config, first_day=context.assets_def.partitions_def.start.date())
+    prefix = config.landing_prefix
+    report = validate_landing(warehouse, landing.sales, limits, context.partition_keys, start, end, prefix)
     moved = quarantine_rejected(warehouse, report, context.log)
     for key, notes in report.notes.items():
         context.log.info(f"{key}: {'; '.join(notes)}")

@@ -7,6 +7,7 @@ version (nothing is retrained or copied) and is recorded like a promotion.
 """
 
 import json
+import os
 import subprocess
 from datetime import UTC, datetime
 from functools import cache
@@ -16,7 +17,6 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from forecast_assets import settings
 from forecast_assets.policies import SPARK_POOL
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError, Warehouse
@@ -35,7 +35,9 @@ def code_version() -> dict:
         package = package_metadata.version("forecast_assets")
     except package_metadata.PackageNotFoundError:
         package = "unknown"
-    commit = settings.git_commit()
+    # The running code's identity (read when a run records it, not a definition setting): images built without
+    # .git pass it as FORECAST_GIT_COMMIT.
+    commit = os.environ.get("FORECAST_GIT_COMMIT") or None
     if not commit:
         try:
             commit = subprocess.run(

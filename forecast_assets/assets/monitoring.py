@@ -18,7 +18,7 @@ from forecast_assets.assets.tables import frame_table
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
 from forecast_assets.ml.metrics import conformal_quantile
-from forecast_assets.policies import SPARK_POOL, STEP_RETRY
+from forecast_assets.policies import spark_asset
 
 MAX_DRIFT_SAMPLE = 100_000  # rows per window handed to scipy
 CALENDAR = ("day_of_week", "year_sin", "year_cos", "horizon")  # known in advance: not drift
@@ -209,10 +209,8 @@ def forecast_with(
     return forecast, metadata, (counts, active_count, active_since, horizon)
 
 
-@dg.asset(
+@spark_asset(
     group_name="monitoring",
-    pool=SPARK_POOL,
-    retry_policy=STEP_RETRY,
     io_manager_key="ml_data_io",
     kinds={"spark", "parquet"},
     check_specs=[
@@ -254,10 +252,8 @@ class DriftConfig(dg.Config):
     drifted_share_threshold: float = DriftThresholds.drifted_share
 
 
-@dg.asset(
+@spark_asset(
     group_name="monitoring",
-    pool=SPARK_POOL,
-    retry_policy=STEP_RETRY,
     io_manager_key="ml_experiments_io",
     kinds={"scipy", "json"},
     check_specs=[
@@ -321,10 +317,8 @@ def drift_score(
     )
 
 
-@dg.asset(
+@spark_asset(
     group_name="monitoring",
-    pool=SPARK_POOL,
-    retry_policy=STEP_RETRY,
     io_manager_key="ml_data_io",
     kinds={"spark", "parquet"},
     ins={

@@ -23,7 +23,7 @@ from forecast_assets.ml.tuning import (
     ProgressEvaluator,
     TimeSeriesCrossValidator,
 )
-from forecast_assets.policies import SPARK_POOL, STEP_RETRY
+from forecast_assets.policies import SparkAsset, spark_asset
 from forecast_assets.resources.tracking import MlflowTracking
 
 FINITE_METRICS = "finite_cv_metrics"
@@ -99,12 +99,10 @@ def best_params(candidate: Candidate, model) -> dict:
     return {name: model.getOrDefault(model.getParam(name)) for name in candidate.grids["full"]}
 
 
-def build_candidate_asset(candidate: Candidate, position: int) -> dg.AssetsDefinition:
-    @dg.asset(
+def build_candidate_asset(candidate: Candidate, position: int) -> SparkAsset:
+    @spark_asset(
         name=candidate.asset_name,
         group_name="training",
-        pool=SPARK_POOL,
-        retry_policy=STEP_RETRY,
         io_manager_key="ml_models_io",
         kinds={"spark"},
         description=f"The {candidate.label} regressor, tuned over its grid by time-ordered cross-validation "

@@ -12,16 +12,14 @@ from forecast_assets.settings import (
     EXPERIMENTS_BUCKET,
     MODELS_BUCKET,
     PROCESSED_BUCKET,
-    notification_config,
-    tracking_config,
-    warehouse_config,
+    Settings,
 )
 
 
-def build_resources() -> dict:
-    """The resource set for the environment: the same classes, only the warehouse's location differs."""
-    pyspark = spark_resource()
-    warehouse = Warehouse(**warehouse_config())
+def build_resources(settings: Settings) -> dict:
+    """The resource set for the settings: the same classes, only the warehouse's location differs."""
+    pyspark = spark_resource(settings)
+    warehouse = Warehouse(**settings.warehouse_config())
     return {
         "pyspark": pyspark,
         "warehouse": warehouse,
@@ -29,6 +27,6 @@ def build_resources() -> dict:
         "ml_data_io": SparkParquetIOManager(warehouse=warehouse, pyspark=pyspark, bucket=DATA_BUCKET),
         "ml_models_io": SparkModelIOManager(warehouse=warehouse, pyspark=pyspark, bucket=MODELS_BUCKET),
         "ml_experiments_io": JsonIOManager(warehouse=warehouse, bucket=EXPERIMENTS_BUCKET),
-        "notifier": Notifier(**notification_config()),
-        "tracking": MlflowTracking(**tracking_config()),
+        "notifier": Notifier(**settings.notification_config()),
+        "tracking": MlflowTracking(**settings.tracking_config()),
     }

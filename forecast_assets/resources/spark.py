@@ -2,9 +2,9 @@
 
 from dagster_pyspark import LazyPySparkResource
 
-from forecast_assets.settings import spark_config
+from forecast_assets.settings import Settings
 
 
-def spark_resource() -> LazyPySparkResource:
+def spark_resource(settings: Settings) -> LazyPySparkResource:
     # Lazy: loading the definitions (UI, daemon, tests) starts no JVM; the first step that asks does.
-    return LazyPySparkResource(spark_config=spark_config())
+    return LazyPySparkResource(spark_config=settings.spark_config())
