@@ -52,7 +52,6 @@ def main() -> None:
     from forecast_assets.assets.ingestion import limits_for, validate_landing
     from forecast_assets.definitions import build_defs
     from forecast_assets.landing.area import list_landing
-
     from forecast_assets.settings import Settings
 
     defs = build_defs(Settings.from_env())
