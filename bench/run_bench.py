@@ -110,9 +110,7 @@ def week_range(sales: Path) -> dict[str, str]:
 
     dates = pd.read_parquet(sales, columns=["data_venda"])["data_venda"]
     first, last = pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
-    keys = [
-        k for k in weeks.get_partition_keys() if first - pd.Timedelta(days=6) <= pd.Timestamp(k) <= last
-    ]
+    keys = [k for k in weeks.get_partition_keys() if first - pd.Timedelta(days=6) <= pd.Timestamp(k) <= last]
     return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
 
 
