@@ -95,19 +95,19 @@ def test_a_process_killed_while_writing_the_model_leaves_the_previous_one_servin
     assert "loaded" in output and "written" not in output  # killed in the middle of the write
     assert partial.exists()
 
-    manifest = io_manager.read_manifest(key)
-    assert manifest["last_version"] == 1 and manifest["current"]["__all__"]["key"] == "production_model/v0001"
+    manifest = io_manager.read_manifest(key)  # the killed write had reserved version 2; the pointer never moved
+    assert manifest["last_version"] == 2 and manifest["current"]["__all__"]["key"] == "production_model/v0001"
     count, finite = _forecast(io_manager.load_current(key), spark)
     assert count > 0 and finite  # the previous version keeps serving
 
-    # The next write takes the version number again and replaces the partial folder whole.
+    # The next write takes a version number of its own: the partial folder is never read or written again.
     context = dg.build_output_context(asset_key=key, run_id="after-the-kill")
     model = io_manager.load_current(key)
     setattr(model, STORED_KEY, None)  # written anew, not re-pointed to v0001
     io_manager.handle_output(context, model)
     manifest = io_manager.read_manifest(key)
-    assert manifest["last_version"] == 2 and manifest["current"]["__all__"]["run_id"] == "after-the-kill"
-    assert manifest["current"]["__all__"]["key"] == "production_model/v0002"
+    assert manifest["last_version"] == 3 and manifest["current"]["__all__"]["run_id"] == "after-the-kill"
+    assert manifest["current"]["__all__"]["key"] == "production_model/v0003"
     assert _forecast(io_manager.load_current(key), spark) == (count, True)
 
 

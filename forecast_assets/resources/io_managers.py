@@ -3,19 +3,27 @@
 All three write every materialization to a new version folder (`<asset>/v0007/...`) and only then move
 the asset's pointer (`<asset>/_manifest.json`), so a failed write never replaces what readers load.
 They differ only in how one version is written and read; where it lives is the Warehouse's business.
+
+Two runs may write one asset at once (two weeks of raw_sales from two sensor runs, a UI launch beside the
+schedule): every manifest change is a compare-and-swap (Warehouse.write_if_unchanged), retried on conflict
+from a fresh read. A version number is reserved that way before its folder is written, so two writers never
+share a folder, and the pointer move re-applies only this write's entries, so neither loses the other's.
 """
 
 import json
+import random
 import re
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
-from pyspark.ml.util import DefaultParamsReader
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from forecast_assets.ml.spark_internals import load_any_model
 from forecast_assets.resources.storage import StorageError, Warehouse
 
 MANIFEST = "_manifest.json"
@@ -23,6 +31,8 @@ UNPARTITIONED = "__all__"
 PARTITION_COLUMN = "dagster_partition"  # Spark hides folders that start with "_"
 SAFE_PARTITION_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 STORED_KEY = "forecast_assets_stored_key"  # set on a loaded model: the folder it was read from
+SWAP_ATTEMPTS = 20  # manifest updates tried before giving up: each lost one means another writer moved on
+T = TypeVar("T")
 
 
 class VersionedIOManager(dg.ConfigurableIOManager):
@@ -37,30 +47,59 @@ class VersionedIOManager(dg.ConfigurableIOManager):
 
     def read_manifest(self, asset_key: dg.AssetKey) -> dict:
         raw = self.warehouse.read_bytes(self.bucket, f"{self._asset_prefix(asset_key)}/{MANIFEST}")
-        return json.loads(raw) if raw else {"asset": asset_key.to_user_string(), "last_version": 0, "current": {}}
+        return _manifest(asset_key, raw)
 
-    def _commit(self, asset_key: dg.AssetKey, manifest: dict) -> None:
-        body = json.dumps(manifest, indent=2, sort_keys=True).encode()
-        self.warehouse.write_bytes(self.bucket, f"{self._asset_prefix(asset_key)}/{MANIFEST}", body)
+    def update_manifest(self, asset_key: dg.AssetKey, change: Callable[[dict], T]) -> T:
+        """Apply `change` to the current manifest and store the result, atomically: if another writer stored
+        a manifest in between, read it again and re-apply (up to SWAP_ATTEMPTS times, with a jittered pause)."""
+        key = f"{self._asset_prefix(asset_key)}/{MANIFEST}"
+        for attempt in range(SWAP_ATTEMPTS):
+            raw, token = self.warehouse.read_for_update(self.bucket, key)
+            manifest = _manifest(asset_key, raw)
+            result = change(manifest)
+            body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+            if self.warehouse.write_if_unchanged(self.bucket, key, body, token):
+                return result
+            time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
+        raise StorageError(
+            f"{self.warehouse.uri(self.bucket, key)} changed under {SWAP_ATTEMPTS} attempts in a row to update it: "
+            "too many runs write this asset at once"
+        )
+
+    def reserve_version(self, asset_key: dg.AssetKey) -> int:
+        """The next version number, taken for this write alone (the pointer does not move)."""
+
+        def take(manifest: dict) -> int:
+            manifest["last_version"] += 1
+            return manifest["last_version"]
+
+        return self.update_manifest(asset_key, take)
+
+    def point_to(self, asset_key: dg.AssetKey, entries: dict[str, dict], version: int, run_id: str) -> None:
+        """Move the pointer of each partition in `entries` (or of the asset) to this version: the last write to
+        commit is current, whatever other partitions other writers moved meanwhile."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+
+        def move(manifest: dict) -> None:
+            for key, entry in entries.items():
+                manifest["current"][key] = {**entry, "version": version, "run_id": run_id, "written_at": now}
+            manifest["last_version"] = max(manifest["last_version"], version)
+
+        self.update_manifest(asset_key, move)
 
     # -- dagster hooks ---------------------------------------------------------------------------
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
             return
         self.warehouse.ensure_bucket(self.bucket)
-        manifest = self.read_manifest(context.asset_key)
-        version = manifest["last_version"] + 1
-        prefix = f"{self._asset_prefix(context.asset_key)}/v{version:04d}"
         partition_keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
         for key in partition_keys or []:
             if not SAFE_PARTITION_KEY.fullmatch(key):
                 raise StorageError(f"refusing partition key {key!r}: expected letters, digits, '-', '_', '.' or ':'")
+        version = self.reserve_version(context.asset_key)
+        prefix = f"{self._asset_prefix(context.asset_key)}/v{version:04d}"
         written, metadata = self.write_version(context, obj, prefix, partition_keys)
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        for key, entry in written.items():
-            manifest["current"][key] = {**entry, "version": version, "run_id": context.run_id, "written_at": now}
-        manifest["last_version"] = version
-        self._commit(context.asset_key, manifest)  # the pointer moves last
+        self.point_to(context.asset_key, written, version, context.run_id)  # the pointer moves last
         where = written[UNPARTITIONED]["key"] if UNPARTITIONED in written else prefix
         context.add_output_metadata(
             {"uri": dg.MetadataValue.path(self.warehouse.uri(self.bucket, where)), "version": version, **metadata}
@@ -214,7 +253,7 @@ class SparkModelIOManager(VersionedIOManager):
         uri = self.warehouse.uri(self.bucket, prefix)
         obj.write().overwrite().save(uri)
         # Read it back before the pointer moves: a model that does not load is never made current.
-        reloaded = DefaultParamsReader.loadParamsInstance(uri, self.pyspark.spark_session)
+        reloaded = load_any_model(uri, self.pyspark.spark_session)
         if type(reloaded) is not type(obj):
             raise StorageError(f"{uri} reloads as {type(reloaded).__name__}, not {type(obj).__name__}")
         return {UNPARTITIONED: {"key": prefix}}, {
@@ -224,7 +263,7 @@ class SparkModelIOManager(VersionedIOManager):
 
     def read_version(self, context, uris: list[str]):
         (uri,) = uris
-        model = DefaultParamsReader.loadParamsInstance(uri, self.pyspark.spark_session)
+        model = load_any_model(uri, self.pyspark.spark_session)
         setattr(model, STORED_KEY, self.warehouse.key_of(self.bucket, uri))  # where it came from, to re-point to
         return model
 
@@ -240,12 +279,8 @@ class SparkModelIOManager(VersionedIOManager):
 
     def repoint(self, asset_key: dg.AssetKey, key: str, run_id: str) -> int:
         """A new version of the asset that is the stored folder `key` (nothing copied); returns its number."""
-        manifest = self.read_manifest(asset_key)
-        version = manifest["last_version"] + 1
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        manifest["current"][UNPARTITIONED] = {"key": key, "version": version, "run_id": run_id, "written_at": now}
-        manifest["last_version"] = version
-        self._commit(asset_key, manifest)
+        version = self.reserve_version(asset_key)
+        self.point_to(asset_key, {UNPARTITIONED: {"key": key}}, version, run_id)
         return version
 
 
@@ -261,6 +296,10 @@ class JsonIOManager(VersionedIOManager):
     def read_version(self, context, uris: list[str]):
         (uri,) = uris
         return json.loads(self.warehouse.read_bytes(self.bucket, self.warehouse.key_of(self.bucket, uri)))
+
+
+def _manifest(asset_key: dg.AssetKey, raw: bytes | None) -> dict:
+    return json.loads(raw) if raw else {"asset": asset_key.to_user_string(), "last_version": 0, "current": {}}
 
 
 def _table_schema(df: DataFrame) -> dg.TableSchema:

@@ -5,6 +5,8 @@ One resource serves both; only configuration differs (see settings.py). Spark re
 through boto3 via dagster-aws's S3Resource, or through the file system.
 """
 
+import fcntl
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -146,6 +148,54 @@ class Warehouse(dg.ConfigurableResource):
         try:
             self._s3().put_object(Bucket=bucket, Key=safe_key(key), Body=data)
         except (BotoCoreError, ClientError) as error:
+            raise self._fail("write", bucket, key, error) from None
+
+    # -- compare-and-swap ---------------------------------------------------------------------------
+    def read_for_update(self, bucket: str, key: str) -> tuple[bytes | None, str | None]:
+        """The object's bytes and a token naming that content (None, None when it does not exist), for
+        write_if_unchanged. The token is the S3 ETag, or the content's SHA-256 in a local folder."""
+        if not self.is_s3:
+            data = self.read_bytes(bucket, key)
+            return data, (hashlib.sha256(data).hexdigest() if data is not None else None)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            found = self._s3().get_object(Bucket=bucket, Key=safe_key(key))
+            return found["Body"].read(), found["ETag"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None, None
+            raise self._fail("read", bucket, key, error) from None
+        except BotoCoreError as error:
+            raise self._fail("read", bucket, key, error) from None
+
+    def write_if_unchanged(self, bucket: str, key: str, data: bytes, token: str | None) -> bool:
+        """Write the object whole only if it still holds what `token` (from read_for_update) named, or still
+        does not exist when `token` is None; False, writing nothing, when another writer came first. On S3 a
+        conditional PUT (If-Match on the ETag, If-None-Match: * to create), which S3 and MinIO honour; in a
+        local folder the comparison and the replace happen under an exclusive lock on the object's lock file."""
+        self.ensure_bucket(bucket)
+        if not self.is_s3:
+            path = self._path(bucket, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.parent / f".{path.name}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, also by a process that dies
+                _, current = self.read_for_update(bucket, key)
+                if current != token:
+                    return False
+                self.write_bytes(bucket, key, data)
+                return True
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        condition = {"IfMatch": token} if token is not None else {"IfNoneMatch": "*"}
+        try:
+            self._s3().put_object(Bucket=bucket, Key=safe_key(key), Body=data, **condition)
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise self._fail("write", bucket, key, error) from None
+        except BotoCoreError as error:
             raise self._fail("write", bucket, key, error) from None
 
     def list_objects(self, bucket: str, prefix: str = "") -> list[StoredObject]:
