@@ -12,14 +12,22 @@ from collections.abc import Callable
 from pyspark.ml.evaluation import RegressionEvaluator
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.regression import GBTRegressor, RandomForestRegressor
-from pyspark.ml.tuning import CrossValidator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from forecast_assets.ml.features import LevelRescaler
+from forecast_assets.ml.spark_internals import EvaluationHook, FoldOverride, first_trees
+
+__all__ = [
+    "GrowingGBTRegressor",
+    "GrowingRandomForestRegressor",
+    "ProgressEvaluator",
+    "TimeSeriesCrossValidator",
+    "first_trees",
+]
 
 
-class TimeSeriesCrossValidator(CrossValidator):
+class TimeSeriesCrossValidator(FoldOverride):
     """CrossValidator whose k folds are consecutive date blocks: train on the past, validate on the next block."""
 
     timeCol = Param(Params._dummy(), "timeCol", "date column that orders the rows", TypeConverters.toString)
@@ -38,7 +46,7 @@ class TimeSeriesCrossValidator(CrossValidator):
         cuts = [dates[block * (i + 1)] for i in range(k)]
         return [(cut, cuts[i + 1] if i + 1 < k else None) for i, cut in enumerate(cuts)]
 
-    def _kFold(self, dataset: DataFrame) -> list[tuple[DataFrame, DataFrame]]:
+    def folds(self, dataset: DataFrame) -> list[tuple[DataFrame, DataFrame]]:
         time = F.col(self.getOrDefault(self.timeCol))
         folds = []
         for cut, end in self.fold_bounds(dataset):
@@ -49,7 +57,7 @@ class TimeSeriesCrossValidator(CrossValidator):
         return folds
 
 
-class ProgressEvaluator(RegressionEvaluator):
+class ProgressEvaluator(EvaluationHook, RegressionEvaluator):
     """RegressionEvaluator that reports each evaluation, so tuning shows "grid point k of n". With `level_col`,
     the model predicts relative to that level and is scored in sales: prediction x level (at least 0) against
     `labelCol`, as the production model's LevelRescaler serves it."""
@@ -60,11 +68,13 @@ class ProgressEvaluator(RegressionEvaluator):
         self._level = level_col
         self._count = 0
 
-    def _evaluate(self, dataset: DataFrame) -> float:
+    def prepared(self, dataset: DataFrame) -> DataFrame:
         if self._level:
             prediction = self.getPredictionCol()
             dataset = LevelRescaler(inputCol=prediction, outputCol=prediction, levelCol=self._level).transform(dataset)
-        metric = super()._evaluate(dataset)
+        return dataset
+
+    def scored(self, dataset: DataFrame, metric: float) -> float:
         self._count += 1
         self._report(self._count, metric)
         return metric
@@ -123,38 +133,6 @@ class _NestedFits:
         full = self.fitted[key]
         size = self._size_of(index)
         return index, full if size == self._size_of(self.largest[key]) else first_trees(full, size)
-
-
-def first_trees(model, count: int):
-    """The ensemble made of `model`'s first `count` trees (for boosting, with their weights): for gradient
-    boosting exactly the model `maxIter=count` fits (boosting adds trees in sequence, and we do not
-    subsample); for a random forest a `count`-tree forest (its trees are independent draws)."""
-    from pyspark import SparkContext
-    from pyspark.ml.regression import GBTRegressionModel, RandomForestRegressionModel
-
-    gateway = SparkContext._active_spark_context._gateway
-    jvm = gateway.jvm
-    regression = jvm.org.apache.spark.ml.regression
-    trees = model._java_obj.trees()
-    kept = gateway.new_array(regression.DecisionTreeRegressionModel, count)
-    for i in range(count):
-        kept[i] = trees[i]
-    if isinstance(model, GBTRegressionModel):
-        weights = model._java_obj.treeWeights()
-        kept_weights = gateway.new_array(jvm.double, count)
-        for i in range(count):
-            kept_weights[i] = weights[i]
-        java_model = regression.GBTRegressionModel(model.uid, kept, kept_weights, model.numFeatures)
-        smaller = GBTRegressionModel(java_model)
-    else:
-        java_model = regression.RandomForestRegressionModel(model.uid, kept, model.numFeatures)
-        smaller = RandomForestRegressionModel(java_model)
-    # The same columns and settings as the full model (the Java constructor sets none).
-    smaller._set(**{p.name: v for p, v in model.extractParamMap().items() if smaller.hasParam(p.name)})
-    size = "maxIter" if isinstance(model, GBTRegressionModel) else "numTrees"
-    smaller._set(**{size: count})
-    smaller._transfer_params_to_java()
-    return smaller
 
 
 class GrowingRandomForestRegressor(RandomForestRegressor):
