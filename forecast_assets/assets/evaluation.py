@@ -22,7 +22,7 @@ from forecast_assets.assets.lifecycle import (
     run_context,
 )
 from forecast_assets.assets.tables import frame_table
-from forecast_assets.assets.training import CANDIDATES, best_params
+from forecast_assets.assets.training import CANDIDATES, best_params, fitted_by_name
 from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
 from forecast_assets.ml.metrics import evaluate_forecasts
 from forecast_assets.policies import spark_asset
@@ -454,7 +454,7 @@ def production_model(
         model = PipelineModel(
             stages=[
                 *feature_pipeline.stages,
-                candidates[f"{served}_model"].copy().setPredictionCol("relative_prediction"),
+                fitted_by_name(candidates)[served].copy().setPredictionCol("relative_prediction"),
                 LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
             ]
         )

@@ -15,6 +15,7 @@ from forecast_assets.assets import plots
 from forecast_assets.assets.evaluation import CANDIDATE_INS
 from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_origins
 from forecast_assets.assets.tables import frame_table
+from forecast_assets.assets.training import fitted_by_name
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
 from forecast_assets.ml.metrics import conformal_quantile
@@ -356,7 +357,7 @@ def shadow_forecast(
         model = PipelineModel(
             stages=[
                 *feature_pipeline.stages,
-                candidates[f"{name}_model"].copy().setPredictionCol("relative_prediction"),
+                fitted_by_name(candidates)[name].copy().setPredictionCol("relative_prediction"),
                 LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
             ]
         )

@@ -39,15 +39,14 @@ class TrainingConfig(dg.Config):
 
 @dataclass(frozen=True)
 class Candidate:
-    asset_name: str
+    name: str  # what the comparison, the ledger and MLflow call it: random_forest, linear_regression, ...
     label: str
     estimator: Callable[[], Estimator]
     grids: dict[str, dict[str, list]]  # profile -> param name -> values
 
     @property
-    def name(self) -> str:
-        """The short name the comparison, the ledger and MLflow use: random_forest, linear_regression, ..."""
-        return self.asset_name.removesuffix("_model")
+    def asset_name(self) -> str:
+        return f"{self.name}_model"
 
     def param_maps(self, estimator: Estimator, profile: str) -> list[dict]:
         builder = ParamGridBuilder()
@@ -74,24 +73,29 @@ def _boosting():
 
 CANDIDATES = (
     Candidate(
-        "random_forest_model",
+        "random_forest",
         "random forest",
         _forest,
         {"full": {"numTrees": [10, 20, 30], "maxDepth": [5, 10, 15]}, "small": {"numTrees": [10], "maxDepth": [5, 8]}},
     ),
     Candidate(
-        "linear_regression_model",
+        "linear_regression",
         "linear regression",
         lambda: LinearRegression(featuresCol="features", labelCol="target_relative"),
         {"full": {"regParam": [0.01, 0.1, 1.0]}, "small": {"regParam": [0.01, 1.0]}},
     ),
     Candidate(
-        "gradient_boosting_model",
+        "gradient_boosting",
         "gradient boosting",
         _boosting,
         {"full": {"maxIter": [10, 20], "maxDepth": [5, 10]}, "small": {"maxIter": [10], "maxDepth": [3]}},
     ),
 )
+
+
+def fitted_by_name(inputs: dict) -> dict:
+    """The fitted candidates an asset received as inputs (keyed by asset name), by the candidates' names."""
+    return {c.name: inputs[c.asset_name] for c in CANDIDATES if c.asset_name in inputs}
 
 
 def best_params(candidate: Candidate, model) -> dict:

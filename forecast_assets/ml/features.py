@@ -26,7 +26,6 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-SALES_COLUMNS = ("produto", "categoria_valor", "quantidade", "valor_total", "data_venda")
 SUNDAY = 1  # Spark's dayofweek: the last day of a Monday-Sunday week
 KEY_COLUMNS = ["produto", "origin_date", "horizon"]  # one row of the window features
 
