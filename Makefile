@@ -13,13 +13,14 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::UserWarning
 # Spark's S3A jars, fetched into the cache only when MinIO storage is selected.
 S3A_JARS = $$( [ "$${FORECAST_STORAGE:-local}" = minio ] && PYTHON=$(PY) scripts/fetch-s3a-jars.sh )
 
-.PHONY: help setup run dev test smoke minio lint bench bench-peer clean
+.PHONY: help setup run dev test test-fast smoke minio lint bench bench-peer clean
 
 help:
 	@echo "make run    set up, then materialize the whole graph on the embedded default and print a summary"
 	@echo "            make run DATA=path/to/sales.csv (files or folders): your own sales instead of the demo"
 	@echo "make dev    the Dagster UI (and daemon) on the same DAGSTER_HOME"
 	@echo "make test   set up, then run the whole test suite (real Spark, real MinIO)"
+	@echo "make test-fast  the unit tier only: no JVM, no MinIO (under a minute)"
 	@echo "make smoke  docker-compose.yml's topology natively: Postgres, MinIO, Spark standalone, Dagster"
 	@echo "make minio  a local MinIO server for trying the MinIO storage by hand"
 	@echo "make lint   ruff"
@@ -64,6 +65,11 @@ test: setup
 	CHROMIUM_BIN="$$(scripts/install-chromium.sh)" \
 	FORECAST_S3A_JARS="$$(PYTHON=$(PY) scripts/fetch-s3a-jars.sh)" \
 	$(VENV)/bin/pytest
+
+# The unit tier (pytest -m unit): validation, settings, drift statistics, metrics, sensors' logic, storage CAS on a
+# folder; no JVM, no MinIO. Other tiers: -m spark, -m minio, -m daemon, -m browser (forecast_assets_tests/conftest.py).
+test-fast: setup
+	$(VENV)/bin/pytest -m unit -q
 
 # The production topology without Docker: PostgreSQL (Debian's package, installed when missing), MinIO,
 # a Spark standalone master and worker, the user-code gRPC server, dagster-webserver and dagster-daemon.

@@ -1,4 +1,9 @@
-"""Fixtures: one real MinIO server and one Spark session (with S3A) for the whole suite."""
+"""Fixtures: one real MinIO server and one Spark session (with S3A) for the whole suite, each started only when
+a test asks for it; and the test tiers.
+
+Tiers (pytest markers, given here from the fixtures a test uses, or by the module): `unit` (no JVM, no MinIO),
+`spark` (Spark on a local warehouse), `minio` (a MinIO server, or the MLflow server), `daemon`, `browser`.
+`make test-fast` runs `-m unit`; `make test` runs them all."""
 
 import os
 import subprocess
@@ -84,12 +89,37 @@ def settings_for_tests(**values) -> Settings:
     return Settings(**{"retry_delay_seconds": 1, **values})
 
 
+# The suite's MinIO: its port and credentials are chosen at collection, so the Spark session (whose S3A reads
+# the credentials from the environment the JVM starts with) can be configured without starting it.
+MINIO = new_server()
+TIERS = ("unit", "spark", "minio", "daemon", "browser")
+
+
+def pytest_configure(config):
+    for tier in TIERS:
+        config.addinivalue_line("markers", f"{tier}: the {tier} test tier (see forecast_assets_tests/conftest.py)")
+
+
+def pytest_unconfigure(config):
+    remove(MINIO)  # stopped already when a test started it; its (maybe unused) data folder goes
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        tiers = {m.name for m in item.iter_markers() if m.name in TIERS}  # the module's (daemon, browser)
+        if not tiers and {"minio", "tracking_server"} & set(item.fixturenames):
+            tiers.add("minio")
+        elif not tiers and "spark" in item.fixturenames:
+            tiers.add("spark")
+        for tier in tiers or {"unit"}:
+            item.add_marker(tier)
+
+
 @pytest.fixture(scope="session")
 def minio():
-    server = new_server()
-    server.start()
-    yield server
-    remove(server)
+    MINIO.start()
+    yield MINIO
+    remove(MINIO)
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +133,10 @@ def tracking_server():
 
 
 @pytest.fixture(scope="session")
-def spark(minio):
-    """The suite's one Spark session. S3A takes credentials from the environment the JVM starts with."""
+def spark():
+    """The suite's one Spark session, configured for the suite's MinIO (which it does not start: S3A connects
+    on first use). S3A takes credentials from the environment the JVM starts with."""
+    minio = MINIO
     os.environ.update(
         AWS_ACCESS_KEY_ID=minio.access_key, AWS_SECRET_ACCESS_KEY=minio.secret_key, FORECAST_S3A_JARS=s3a_jars()
     )

@@ -57,7 +57,6 @@ def minio_binary() -> str:
 
 @dataclass
 class MinioServer:
-    binary: str
     data_dir: str
     port: int
     access_key: str
@@ -72,7 +71,7 @@ class MinioServer:
         env = {**os.environ, "MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key}
         self.process = subprocess.Popen(
             [
-                self.binary,
+                minio_binary(),
                 "server",
                 self.data_dir,
                 "--address",
@@ -95,8 +94,9 @@ class MinioServer:
 
 
 def new_server() -> MinioServer:
+    """A server planned, not started: its port, credentials and data folder are chosen now, so a Spark session
+    can be configured for it before (or without) it runs."""
     return MinioServer(
-        binary=minio_binary(),
         data_dir=tempfile.mkdtemp(prefix="forecast-minio-"),
         port=free_port(),
         access_key="test-" + secrets.token_hex(4),

@@ -39,7 +39,7 @@ def test_weekly_schedule_targets_the_latest_complete_week(tick, week):
 
 
 # -- new sales files sensor --------------------------------------------------------------------------
-@pytest.fixture(params=["local", "minio"])
+@pytest.fixture(params=["local", pytest.param("minio", marks=pytest.mark.minio)])
 def landing(request, tmp_path, spark):
     if request.param == "local":
         return Warehouse(root_uri=f"file://{tmp_path}/warehouse")

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets_tests.minio_server import REPO
+
+pytestmark = pytest.mark.daemon
 
 
 def test_daemon_launches_a_successful_run_for_a_dropped_sales_file(tmp_path, spark):

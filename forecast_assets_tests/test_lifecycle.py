@@ -50,7 +50,7 @@ def gate_of(result) -> dg.AssetCheckEvaluation:
     return {c.check_name: c for c in result.get_asset_check_evaluations()}["best_model_beats_baselines"]
 
 
-@pytest.fixture(scope="module", params=["local", "minio"])
+@pytest.fixture(scope="module", params=["local", pytest.param("minio", marks=pytest.mark.minio)])
 def lifecycle(request, tmp_path_factory, spark):
     """Three retrainings on the same weeks: promoted, refused by the champion, promoted again; on the embedded
     default and on MinIO."""

@@ -203,11 +203,25 @@ def test_the_forecast_and_the_holdout_are_plotted_over_time(graph, asset, key, t
     assert pixels.shape[0] > 150 and pixels.shape[1] > 300 and pixels.std() > 0.05  # a drawn figure, not blank
 
 
-def test_drift_score_is_stored_with_a_table_per_column(graph):
-    defs, _ = graph
+def test_drift_score_is_the_share_of_drifted_columns_under_the_thresholds(graph):
+    defs, result = graph
     drift = load_current(defs, "ml_experiments_io", "drift_score")
-    assert {c["column"] for c in drift["columns"]} >= {"rel_lag_1", "rel_same_weekday_4w", "sale_share", "prediction"}
-    assert 0.0 <= drift["score"] <= 1.0 and isinstance(drift["drifted"], bool)
+    columns = {c["column"]: c for c in drift["columns"]}
+    assert {"rel_lag_1", "rel_same_weekday_4w", "sale_share", "prediction"} <= set(columns)
+    assert not {"day_of_week", "year_sin", "horizon"} & set(columns)  # known in advance: never drift
+    limits = drift["thresholds"]
+    for name, column in columns.items():
+        over = column["ks_statistic"] > limits["ks_statistic"] or column["psi"] > limits["psi"]
+        assert column["drifted"] == over and 0 <= column["ks_pvalue"] <= 1, name
+    flagged = [name for name, column in columns.items() if column["drifted"]]
+    assert drift["drifted_columns"] == flagged
+    assert drift["score"] == pytest.approx(len(flagged) / len(columns))
+    assert drift["prediction_drifted"] == columns["prediction"]["drifted"]
+    assert drift["drifted"] == (drift["score"] >= limits["drifted_share"] or drift["prediction_drifted"])
+    reference_end = drift["reference_window"].removeprefix(".. ")
+    assert reference_end < drift["current_window"].split(" .. ")[0]  # the windows do not overlap
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.path == ["drift_score"]]
+    assert event.materialization.metadata["drift_score"].value == pytest.approx(drift["score"])
 
 
 def write_periodic_noise(defs: dg.Definitions, prefix: str) -> None:

@@ -95,5 +95,18 @@ def test_growing_grid_search_scores_every_point_with_one_fit_per_group(rows, pla
     if plain is GBTRegressor:  # exact: the smaller boosted models are the first trees
         np.testing.assert_allclose(grown.avgMetrics, reference.avgMetrics, rtol=1e-12)
     else:  # a forest's first trees are a smaller forest, not the one a separate fit would draw
-        assert all(np.isfinite(grown.avgMetrics)) and len(grown.avgMetrics) == 4
+        grid = reference.getEstimatorParamMaps()
+        folds = TimeSeriesCrossValidator(numFolds=2, timeCol="forecast_date").folds(rows)
+        evaluator = RegressionEvaluator(labelCol="target")
+        for index, point in enumerate(grid):
+            params = {p.name: v for p, v in point.items()}
+            if params[size] == max(values):  # the largest size is the same fit as a plain search's
+                np.testing.assert_allclose(grown.avgMetrics[index], reference.avgMetrics[index], rtol=1e-12)
+                continue
+            # a smaller size scores the first trees of that fit, fold by fold
+            expected = []
+            for train, validation in folds:
+                full = plain(labelCol="target", seed=1, maxDepth=params["maxDepth"], **{size: max(values)}).fit(train)
+                expected.append(evaluator.evaluate(first_trees(full, params[size]).transform(validation)))
+            np.testing.assert_allclose(grown.avgMetrics[index], np.mean(expected), rtol=1e-9)
     assert type(grown.bestModel).__name__ == type(reference.bestModel).__name__

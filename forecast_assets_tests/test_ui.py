@@ -20,6 +20,8 @@ from forecast_assets.settings import Settings
 from forecast_assets_tests.conftest import ASSET_GROUPS, materialize_graph
 from forecast_assets_tests.minio_server import REPO, free_port
 
+pytestmark = pytest.mark.browser
+
 
 def chromium() -> str:
     found = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium")
