@@ -520,8 +520,8 @@ def test_weeks_stored_by_an_older_release_are_read_with_new_ones(local_defs, spa
     older.withColumn("quantidade", F.col("quantidade").cast("long")).write.parquet(
         warehouse.uri("processed-data", legacy_key)
     )
-    manifest["current"][WEEK] = {k: v for k, v in entry.items() if k != "schema"} | {"key": legacy_key}
-    io_manager._commit(dg.AssetKey("raw_sales"), manifest)
+    legacy = {k: v for k, v in entry.items() if k != "schema"} | {"key": legacy_key}
+    io_manager.update_manifest(dg.AssetKey("raw_sales"), lambda manifest: manifest["current"].update({WEEK: legacy}))
 
     dg.materialize([raw_sales], resources=local_defs.resources, partition_key="2025-03-10", run_config=config)
     both = io_manager.load_current(dg.AssetKey("raw_sales"))
