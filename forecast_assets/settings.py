@@ -90,13 +90,13 @@ VARIABLES = {
 }
 
 
-def _flag(variable: str, text: str, on: str = "true") -> bool:
+def _flag(variable: str, text: str, on: str = "true", off: str = "false") -> bool:
     value = text.strip().lower()
-    if value == on or value in TRUE:
+    if value in (on, *TRUE):
         return True
-    if value in FALSE or value in ("stopped", "steps"):
+    if value in (off, *FALSE):
         return False
-    raise ValueError(f"{variable}={text!r}: expected true or false")
+    raise ValueError(f"{variable}={text!r}: expected {on} or {off}")
 
 
 @dataclass(frozen=True)
@@ -186,9 +186,9 @@ class Settings:
                 if name == "history_start":
                     values[name] = date.fromisoformat(text)
                 elif name == "automation_running":
-                    values[name] = _flag(variable, text, on="running")
+                    values[name] = _flag(variable, text, on="running", off="stopped")
                 elif name == "console_full":
-                    values[name] = _flag(variable, text, on="full")
+                    values[name] = _flag(variable, text, on="full", off="steps")
                 elif name in ("mlflow", "smtp_password"):
                     values[name] = True
                 elif kind == "bool":

@@ -44,6 +44,8 @@ def test_partitions_start_on_the_monday_of_its_week(value, monday):
         ("FORECAST_DRIFT_COOLDOWN_HOURS", "a day", "FORECAST_DRIFT_COOLDOWN_HOURS='a day' is not a number"),
         ("FORECAST_DRIFT_NEEDS_WORSE_ACCURACY", "maybe", "FORECAST_DRIFT_NEEDS_WORSE_ACCURACY='maybe': expected true"),
         ("FORECAST_PROFILE", "huge", "FORECAST_PROFILE='huge': expected full or small"),
+        ("FORECAST_AUTOMATION", "on", "FORECAST_AUTOMATION='on': expected running or stopped"),
+        ("FORECAST_CONSOLE", "quiet", "FORECAST_CONSOLE='quiet': expected full or steps"),
         ("FORECAST_NOTIFY", "pager", "FORECAST_NOTIFY='pager': expected log, smtp or webhook"),
     ],
 )
