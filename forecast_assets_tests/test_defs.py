@@ -152,11 +152,10 @@ def test_dagster_loads_the_definitions_of_its_environment_when_it_calls_the_load
     """`forecast_assets.defs` is Dagster's lazy loader: importing the package reads nothing; `dg check defs`
     (dagster-dg-cli) loads it and refuses a malformed variable, naming it."""
     code = (
-        "import os, forecast_assets;"
+        "import os, dagster as dg, forecast_assets;"
         "os.environ['FORECAST_HISTORY_START'] = '2019-06-05';"  # after the import: still used
-        "graph = forecast_assets.defs().resolve_asset_graph();"
-        "print(graph.get(graph.get_all_asset_keys().__iter__().__next__()) and "
-        "graph.get(__import__('dagster').AssetKey('raw_sales')).partitions_def.get_first_partition_key())"
+        "node = forecast_assets.defs().resolve_asset_graph().get(dg.AssetKey('raw_sales'));"
+        "print(node.partitions_def.get_first_partition_key())"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "FORECAST_HISTORY_START": "not a date"}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
