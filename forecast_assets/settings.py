@@ -277,14 +277,16 @@ class Settings:
         """Keyword arguments for the Warehouse resource: a folder, or MinIO through dagster-aws's S3Resource."""
         if self.storage == "local":
             return {"root_uri": "file://" + self.warehouse_root}
-        return {
-            "root_uri": "s3a://",
-            "endpoint_url": self.s3_endpoint,
-            "aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-            "region_name": S3_REGION,
-            "max_attempts": 2,
-        }
+        from dagster_aws.s3 import S3Resource
+
+        s3 = S3Resource(
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+            region_name=S3_REGION,
+            max_attempts=2,
+        )
+        return {"root_uri": "s3a://", "s3": s3}
 
     def tracking_config(self) -> dict:
         """Keyword arguments for MlflowTracking: off unless MLFLOW_TRACKING_URI is set (then read through

@@ -229,6 +229,8 @@ def sensor(name: str, settings: Settings | None = None) -> dg.SensorDefinition:
 
 def tick_new_sales_files(warehouse, cursor: str | None) -> dg.SensorResult:
     """One evaluation of the new_sales_files sensor over `warehouse`, from `cursor` (the daemon's way)."""
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse})
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse}) as context,
+    ):
         return sensor("new_sales_files")(context)

@@ -83,7 +83,11 @@ def test_assets_carry_owners_tags_storage_kind_freshness_and_code_links():
         deadline_hour=9,
         source_url="https://github.com/example/forecast_assets",
     )
-    graph = build_defs(settings).resolve_asset_graph()
+    built = build_defs(settings)
+    s3 = built.resources["warehouse"].s3  # dagster-aws's S3Resource, nested: the UI lists its settings
+    assert s3.endpoint_url == "http://127.0.0.1:9000" and s3.aws_secret_access_key == dg.EnvVar("AWS_SECRET_ACCESS_KEY")
+    assert build_defs(Settings()).resources["warehouse"].s3 is None  # the local folder needs none
+    graph = built.resolve_asset_graph()
     node = graph.get(dg.AssetKey("sales_forecast"))
     assert "minio" in node.kinds and "local" not in node.kinds
     assert node.owners == ["team:sales-analytics", "ana@example.com"]

@@ -5,6 +5,7 @@ import threading
 
 import dagster as dg
 import pytest
+from dagster_aws.s3 import S3Resource
 
 from forecast_assets.resources.io_managers import UNPARTITIONED, JsonIOManager
 from forecast_assets.resources.storage import Warehouse
@@ -25,10 +26,12 @@ def new_warehouse(request, tmp_path):
     empty_buckets(server)
     return lambda: Warehouse(
         root_uri="s3a://",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name=S3_REGION,
+        s3=S3Resource(
+            endpoint_url=server.endpoint,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+            region_name=S3_REGION,
+        ),
     )
 
 

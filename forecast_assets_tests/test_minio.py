@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from dagster_aws.s3 import S3Resource
 from pyspark.sql import functions as F
 
 from forecast_assets.assets.demo_sales import demo_week
@@ -171,13 +172,13 @@ def load_current_partition(defs, partition_key: str):
 
 
 def test_wrong_credentials_give_a_clear_error_naming_endpoint_and_bucket(minio_defs, minio):
-    warehouse = Warehouse(
-        root_uri="s3a://",
+    s3 = S3Resource(
         endpoint_url=minio.endpoint,
         aws_access_key_id=minio.access_key,
         aws_secret_access_key="not-the-secret",
         region_name=S3_REGION,
     )
+    warehouse = Warehouse(root_uri="s3a://", s3=s3)
     with pytest.raises(StorageError) as failure:
         warehouse.ensure_bucket("processed-data")
     message = str(failure.value)

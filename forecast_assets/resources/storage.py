@@ -2,7 +2,8 @@
 
 One resource serves both; only configuration differs (see settings.py). Spark reads and writes through
 `uri()` (`file://...` or `s3a://...`); small objects (manifests, JSON reports, landing listings) go
-through boto3 via dagster-aws's S3Resource, or through the file system.
+through the boto3 client of dagster-aws's S3Resource (a nested resource: the UI shows its settings), or
+through the file system.
 """
 
 import fcntl
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
 
@@ -32,14 +34,10 @@ class StoredObject:
 
 class Warehouse(dg.ConfigurableResource):
     """Where every artifact lives. `root_uri` is `file:///abs/folder` (embedded default) or `s3a://` (MinIO),
-    reached with a boto3 client from dagster-aws's S3Resource."""
+    reached with the boto3 client of `s3`, dagster-aws's S3Resource."""
 
     root_uri: str
-    endpoint_url: str | None = None
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
-    region_name: str | None = None
-    max_attempts: int = 2
+    s3: S3Resource | None = None  # with root_uri s3a://: the endpoint, credentials and retries
     _client: Any = PrivateAttr(default=None)
     _known_buckets: set = PrivateAttr(default_factory=set)
 
@@ -49,7 +47,9 @@ class Warehouse(dg.ConfigurableResource):
 
     @property
     def location(self) -> str:
-        return self.endpoint_url if self.is_s3 else self.root_uri
+        if not self.is_s3:
+            return self.root_uri
+        return (self.s3.endpoint_url if self.s3 else None) or "S3"
 
     def uri(self, bucket: str, key: str = "") -> str:
         """The URI Spark reads and writes for `bucket/key`."""
@@ -71,15 +71,9 @@ class Warehouse(dg.ConfigurableResource):
 
     def _s3(self):
         if self._client is None:
-            from dagster_aws.s3 import S3Resource  # imported on first use: loading the definitions stays fast
-
-            self._client = S3Resource(
-                endpoint_url=self.endpoint_url,
-                aws_access_key_id=self.aws_access_key_id,
-                aws_secret_access_key=self.aws_secret_access_key,
-                region_name=self.region_name,
-                max_attempts=self.max_attempts,
-            ).get_client()
+            if self.s3 is None:
+                raise StorageError(f"{self.root_uri}: S3 storage needs its s3 resource (endpoint and credentials)")
+            self._client = self.s3.get_client()
         return self._client
 
     def _fail(self, action: str, bucket: str, key: str, error: Exception) -> StorageError:
