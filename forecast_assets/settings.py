@@ -175,7 +175,7 @@ class Settings:
         """The settings of `environ` (default os.environ): unset or empty variables take the defaults; a
         malformed value is refused with a message that names the variable."""
         environ = os.environ if environ is None else environ
-        values: dict = {"today": today or datetime.now(UTC).date()}
+        values: dict = {"today": today} if today else {}
         types = {f.name: f.type for f in fields(cls)}
         for name, variable in VARIABLES.items():
             text = environ.get(variable, "").strip()

@@ -18,14 +18,6 @@ from pyspark.sql import functions as F
 from forecast_assets.ml.features import LevelRescaler
 from forecast_assets.ml.spark_internals import EvaluationHook, FoldOverride, first_trees
 
-__all__ = [
-    "GrowingGBTRegressor",
-    "GrowingRandomForestRegressor",
-    "ProgressEvaluator",
-    "TimeSeriesCrossValidator",
-    "first_trees",
-]
-
 
 class TimeSeriesCrossValidator(FoldOverride):
     """CrossValidator whose k folds are consecutive date blocks: train on the past, validate on the next block."""

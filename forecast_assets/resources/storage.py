@@ -116,16 +116,7 @@ class Warehouse(dg.ConfigurableResource):
         if not self.is_s3:
             path = self._path(bucket, key)
             return path.read_bytes() if path.exists() else None
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self._s3().get_object(Bucket=bucket, Key=safe_key(key))["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise self._fail("read", bucket, key, error) from None
-        except BotoCoreError as error:
-            raise self._fail("read", bucket, key, error) from None
+        return self.read_for_update(bucket, key)[0]
 
     def write_bytes(self, bucket: str, key: str, data: bytes) -> None:
         """Write an object whole: readers see the old bytes or the new ones, never a part."""
@@ -137,19 +128,15 @@ class Warehouse(dg.ConfigurableResource):
                 tmp.write(data)
             os.replace(tmp.name, path)
             return
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self._s3().put_object(Bucket=bucket, Key=safe_key(key), Body=data)
-        except (BotoCoreError, ClientError) as error:
-            raise self._fail("write", bucket, key, error) from None
+        self._put(bucket, key, data)
 
     # -- compare-and-swap ---------------------------------------------------------------------------
     def read_for_update(self, bucket: str, key: str) -> tuple[bytes | None, str | None]:
         """The object's bytes and a token naming that content (None, None when it does not exist), for
         write_if_unchanged. The token is the S3 ETag, or the content's SHA-256 in a local folder."""
         if not self.is_s3:
-            data = self.read_bytes(bucket, key)
+            path = self._path(bucket, key)
+            data = path.read_bytes() if path.exists() else None
             return data, (hashlib.sha256(data).hexdigest() if data is not None else None)
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -179,14 +166,18 @@ class Warehouse(dg.ConfigurableResource):
                     return False
                 self.write_bytes(bucket, key, data)
                 return True
+        return self._put(bucket, key, data, **({"IfMatch": token} if token is not None else {"IfNoneMatch": "*"}))
+
+    def _put(self, bucket: str, key: str, data: bytes, **condition) -> bool:
+        """PUT the object whole; False when its condition (If-Match / If-None-Match) does not hold."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        condition = {"IfMatch": token} if token is not None else {"IfNoneMatch": "*"}
         try:
             self._s3().put_object(Bucket=bucket, Key=safe_key(key), Body=data, **condition)
             return True
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            code = error.response.get("Error", {}).get("Code")
+            if condition and code in ("PreconditionFailed", "ConditionalRequestConflict"):
                 return False
             raise self._fail("write", bucket, key, error) from None
         except BotoCoreError as error:
