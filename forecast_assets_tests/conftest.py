@@ -16,10 +16,12 @@ os.environ.setdefault("FORECAST_RETRY_DELAY_SECONDS", "1")
 import boto3
 import dagster as dg
 import pytest
+from dagster_aws.s3 import S3Resource
 from pyspark.sql import SparkSession
 
 from forecast_assets.assets.training import CANDIDATES, FINITE_METRICS
 from forecast_assets.definitions import build_defs
+from forecast_assets.resources.storage import Warehouse
 from forecast_assets.settings import S3_REGION, Settings
 from forecast_assets_tests import mlflow_server
 from forecast_assets_tests.minio_server import REPO, new_server, remove
@@ -164,6 +166,25 @@ def local_settings(tmp_path) -> Settings:
 @pytest.fixture
 def local_defs(spark, local_settings) -> dg.Definitions:
     return build_defs(local_settings)
+
+
+@pytest.fixture(params=["local", pytest.param("minio", marks=pytest.mark.minio)])
+def new_warehouse(request, tmp_path):
+    """A factory of Warehouse resources on one store, a local folder or the suite's MinIO (emptied): each call
+    is a separate client, as two processes have."""
+    if request.param == "local":
+        return lambda: Warehouse(root_uri=f"file://{tmp_path / 'warehouse'}")
+    server = request.getfixturevalue("minio")
+    empty_buckets(server)
+    return lambda: Warehouse(
+        root_uri="s3a://",
+        s3=S3Resource(
+            endpoint_url=server.endpoint,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+            region_name=S3_REGION,
+        ),
+    )
 
 
 def empty_buckets(server) -> None:

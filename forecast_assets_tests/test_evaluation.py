@@ -1,13 +1,10 @@
-"""The promotion gate and the per-origin metrics, on hand-made numbers (no Spark needed)."""
+"""The promotion gate (assets/evaluation.py), on hand-made numbers (no Spark needed)."""
 
 import math
-from datetime import date
 
-import pandas as pd
 import pytest
 
 from forecast_assets.assets.evaluation import BASELINES, promotion_gate
-from forecast_assets.ml.metrics import conformal_quantile, evaluate_forecasts
 
 
 def scores(models: dict[str, float], baselines: dict[str, float]) -> dict:
@@ -65,32 +62,3 @@ def test_the_champion_is_a_second_bar(model, champion, margin, passed, decided_b
 def test_without_a_champion_only_the_baselines_count():
     gate = promotion_gate(scores({"a": 90.0}, {"zero": 100.0}), ["a"], "rmse", 0.02)
     assert gate["passed"] and gate["champion"] is None and math.isnan(gate["ratio_to_champion"])
-
-
-def test_metrics_per_origin_and_horizon():
-    frame = pd.DataFrame(
-        {
-            "produto": ["A", "A", "B", "B"] * 2,
-            "origin_date": [date(2025, 1, 5)] * 4 + [date(2025, 1, 12)] * 4,
-            "horizon": [1, 2, 1, 2] * 2,
-            "target": [10.0, 0.0, 5.0, 5.0, 10.0, 10.0, 0.0, 0.0],
-            "forecast": [8.0, 2.0, 5.0, 5.0, 10.0, 10.0, 1.0, 1.0],
-        }
-    )
-    scored = evaluate_forecasts(frame, "forecast", mase_scale=2.0)
-    first, second = scored["by_origin"]["2025-01-05"], scored["by_origin"]["2025-01-12"]
-    assert first["wape"] == pytest.approx(4 / 20) and second["wape"] == pytest.approx(2 / 20)
-    assert first["weekly_wape"] == pytest.approx(0.0)  # A's two days sum to 10 either way
-    assert second["weekly_wape"] == pytest.approx(2 / 20)
-    assert scored["origin_mean"]["wape"] == pytest.approx(0.15) and scored["origin_std"]["wape"] == pytest.approx(0.05)
-    assert scored["by_horizon"]["1"]["mae"] == pytest.approx((2 + 0 + 0 + 1) / 4)
-    assert scored["metrics"]["mase"] == pytest.approx(scored["metrics"]["mae"] / 2.0)
-    assert scored["metrics"]["bias"] == pytest.approx((0 + 2 + 0 + 0 - 2 + 0 + 1 + 1) / 8)
-
-
-def test_the_conformal_quantile_promises_its_coverage():
-    scores = [0.5, 0.1, 0.4, 0.2, 0.3, 0.9, 0.8, 0.7, 0.6]  # 9 scores: ranks ceil(10 * c)
-    assert conformal_quantile(scores, 0.8) == pytest.approx(0.8)  # the 8th smallest
-    assert conformal_quantile(scores, 0.5) == pytest.approx(0.5)
-    assert math.isinf(conformal_quantile(scores, 0.95))  # rank 10 of 9: no finite width can promise 95%
-    assert conformal_quantile([*scores, float("nan"), *[1.0] * 10], 0.95) == pytest.approx(1.0)

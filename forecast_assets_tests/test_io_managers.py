@@ -4,49 +4,11 @@ move is a compare-and-swap, version numbers are reserved, and two writers at onc
 import threading
 
 import dagster as dg
-import pytest
-from dagster_aws.s3 import S3Resource
 
 from forecast_assets.resources.io_managers import UNPARTITIONED, JsonIOManager
-from forecast_assets.resources.storage import Warehouse
-from forecast_assets.settings import S3_REGION
 
 BUCKET = "ml-experiments"
 REPORT = dg.AssetKey("report")
-
-
-@pytest.fixture(params=["local", pytest.param("minio", marks=pytest.mark.minio)])
-def new_warehouse(request, tmp_path):
-    """A factory of Warehouse resources on one store: each call is a separate client, as two processes have."""
-    if request.param == "local":
-        return lambda: Warehouse(root_uri=f"file://{tmp_path / 'warehouse'}")
-    from forecast_assets_tests.conftest import empty_buckets
-
-    server = request.getfixturevalue("minio")
-    empty_buckets(server)
-    return lambda: Warehouse(
-        root_uri="s3a://",
-        s3=S3Resource(
-            endpoint_url=server.endpoint,
-            aws_access_key_id=server.access_key,
-            aws_secret_access_key=server.secret_key,
-            region_name=S3_REGION,
-        ),
-    )
-
-
-def test_a_write_based_on_a_stale_read_writes_nothing(new_warehouse):
-    warehouse = new_warehouse()
-    warehouse.ensure_bucket(BUCKET)
-    data, token = warehouse.read_for_update(BUCKET, "m.json")
-    assert (data, token) == (None, None)
-    assert warehouse.write_if_unchanged(BUCKET, "m.json", b"first", None)  # created
-    assert not warehouse.write_if_unchanged(BUCKET, "m.json", b"again", None)  # it exists now: not created twice
-    data, token = warehouse.read_for_update(BUCKET, "m.json")
-    assert data == b"first"
-    assert warehouse.write_if_unchanged(BUCKET, "m.json", b"second", token)
-    assert not new_warehouse().write_if_unchanged(BUCKET, "m.json", b"stale", token)  # another writer came first
-    assert warehouse.read_bytes(BUCKET, "m.json") == b"second"
 
 
 def run_at_once(*writers) -> None:
