@@ -168,6 +168,17 @@ def local_defs(spark, local_settings) -> dg.Definitions:
     return build_defs(local_settings)
 
 
+def minio_warehouse(server, secret_key: str | None = None) -> Warehouse:
+    """A Warehouse on the MinIO `server` with its credentials (or another secret key), as settings.py builds it."""
+    s3 = S3Resource(
+        endpoint_url=server.endpoint,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=secret_key or server.secret_key,
+        region_name=S3_REGION,
+    )
+    return Warehouse(root_uri="s3a://", s3=s3)
+
+
 @pytest.fixture(params=["local", pytest.param("minio", marks=pytest.mark.minio)])
 def new_warehouse(request, tmp_path):
     """A factory of Warehouse resources on one store, a local folder or the suite's MinIO (emptied): each call
@@ -176,15 +187,7 @@ def new_warehouse(request, tmp_path):
         return lambda: Warehouse(root_uri=f"file://{tmp_path / 'warehouse'}")
     server = request.getfixturevalue("minio")
     empty_buckets(server)
-    return lambda: Warehouse(
-        root_uri="s3a://",
-        s3=S3Resource(
-            endpoint_url=server.endpoint,
-            aws_access_key_id=server.access_key,
-            aws_secret_access_key=server.secret_key,
-            region_name=S3_REGION,
-        ),
-    )
+    return lambda: minio_warehouse(server)
 
 
 def empty_buckets(server) -> None:

@@ -7,15 +7,21 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-from dagster_aws.s3 import S3Resource
 from pyspark.sql import functions as F
 
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.assets.monitoring import ForecastConfig, history_since
 from forecast_assets.definitions import build_defs
-from forecast_assets.resources.storage import StorageError, Warehouse
+from forecast_assets.resources.storage import StorageError
 from forecast_assets.settings import BUCKETS, S3_REGION
-from forecast_assets_tests.conftest import load_current, materialize_graph, range_tags, resolved, settings_for_tests
+from forecast_assets_tests.conftest import (
+    load_current,
+    materialize_graph,
+    minio_warehouse,
+    range_tags,
+    resolved,
+    settings_for_tests,
+)
 
 # Where each asset lives: the original design's buckets.
 LAYOUT = {
@@ -172,13 +178,7 @@ def load_current_partition(defs, partition_key: str):
 
 
 def test_wrong_credentials_give_a_clear_error_naming_endpoint_and_bucket(minio_defs, minio):
-    s3 = S3Resource(
-        endpoint_url=minio.endpoint,
-        aws_access_key_id=minio.access_key,
-        aws_secret_access_key="not-the-secret",
-        region_name=S3_REGION,
-    )
-    warehouse = Warehouse(root_uri="s3a://", s3=s3)
+    warehouse = minio_warehouse(minio, secret_key="not-the-secret")
     with pytest.raises(StorageError) as failure:
         warehouse.ensure_bucket("processed-data")
     message = str(failure.value)
