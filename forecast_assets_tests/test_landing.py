@@ -10,6 +10,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -435,7 +436,7 @@ def test_a_run_reads_only_the_files_of_its_weeks(local_defs):
     assert '"2025-03-10"' in index and '"2025-03-03"' in index
     # Spoil the other week's file in place, keeping its index entry: a run of WEEK does not read it again.
     stored = next(o for o in warehouse.list_objects("raw-data", "x/") if o.key == "x/next_week.csv")
-    path = warehouse._path("raw-data", "x/next_week.csv")
+    path = Path(warehouse._path("raw-data", "x/next_week.csv"))
     stat = path.stat()
     path.write_bytes(b"\x00" * len(other))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and time: the same version to the index

@@ -1,22 +1,25 @@
 """The warehouse: the original design's buckets, as MinIO buckets or as folders of a local warehouse.
 
-One resource serves both; only configuration differs (see settings.py). Spark reads and writes through
-`uri()` (`file://...` or `s3a://...`); small objects (manifests, JSON reports, landing listings) go
-through the boto3 client of dagster-aws's S3Resource (a nested resource: the UI shows its settings), or
-through the file system.
+One resource serves both, through one fsspec file system: s3fs on the endpoint and credentials of dagster-aws's
+S3Resource (a nested resource: the UI shows its settings), or fsspec's local one. Spark reads and writes
+through `uri()` (`file://...` or `s3a://...`); small objects (manifests, JSON reports, landing listings) go
+through the file system. Only two things differ: a local write goes to a temporary file renamed into place (a
+PUT is whole already), and the compare-and-swap (a conditional PUT, or a lock on the local folder).
 """
 
+import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from botocore.exceptions import BotoCoreError
 from dagster_aws.s3 import S3Resource
+from fsspec.implementations.local import LocalFileSystem
 from pydantic import PrivateAttr
 
 
@@ -32,13 +35,22 @@ class StoredObject:
     modified: datetime
 
 
+HINTS = {
+    "InvalidAccessKeyId": "the access key is not known to the server (check AWS_ACCESS_KEY_ID)",
+    "SignatureDoesNotMatch": "the secret key is wrong (check AWS_SECRET_ACCESS_KEY)",
+    "AccessDenied": "the credentials may not use this bucket",
+    "EndpointConnectionError": "nothing answers at the endpoint (is MinIO running?)",
+}
+LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict")  # a conditional PUT whose condition failed
+
+
 class Warehouse(dg.ConfigurableResource):
     """Where every artifact lives. `root_uri` is `file:///abs/folder` (embedded default) or `s3a://` (MinIO),
-    reached with the boto3 client of `s3`, dagster-aws's S3Resource."""
+    reached with the endpoint and credentials of `s3`, dagster-aws's S3Resource."""
 
     root_uri: str
     s3: S3Resource | None = None  # with root_uri s3a://: the endpoint, credentials and retries
-    _client: Any = PrivateAttr(default=None)
+    _fs: Any = PrivateAttr(default=None)
     _known_buckets: set = PrivateAttr(default_factory=set)
 
     @property
@@ -65,90 +77,129 @@ class Warehouse(dg.ConfigurableResource):
             raise StorageError(f"{uri} is not inside bucket {bucket} at {self.location}")
         return uri[len(prefix) :]
 
-    # -- small objects ---------------------------------------------------------------------------
-    def _path(self, bucket: str, key: str) -> Path:
-        return Path(self.root_uri.removeprefix("file://")) / bucket / safe_key(key)
-
-    def _s3(self):
-        if self._client is None:
+    # -- the file system -------------------------------------------------------------------------
+    @property
+    def fs(self):
+        """The fsspec file system every call below goes through (made on first use, kept)."""
+        if self._fs is None and not self.is_s3:
+            self._fs = LocalFileSystem(auto_mkdir=True)
+        elif self._fs is None:
             if self.s3 is None:
                 raise StorageError(f"{self.root_uri}: S3 storage needs its s3 resource (endpoint and credentials)")
-            self._client = self.s3.get_client()
-        return self._client
+            from s3fs import S3FileSystem
 
-    def _fail(self, action: str, bucket: str, key: str, error: Exception) -> StorageError:
-        code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
-        hint = {
-            "InvalidAccessKeyId": "the access key is not known to the server (check AWS_ACCESS_KEY_ID)",
-            "SignatureDoesNotMatch": "the secret key is wrong (check AWS_SECRET_ACCESS_KEY)",
-            "AccessDenied": "the credentials may not use this bucket",
-            "EndpointConnectionError": "nothing answers at the endpoint (is MinIO running?)",
-        }.get(code, str(error))
-        return StorageError(f"cannot {action} s3://{bucket}/{key} at {self.location}: {code}: {hint}")
+            s3 = self.s3
+            self._fs = S3FileSystem(
+                key=s3.aws_access_key_id,
+                secret=s3.aws_secret_access_key,
+                token=s3.aws_session_token,
+                anon=bool(s3.use_unsigned_session),
+                profile=s3.profile_name,
+                endpoint_url=s3.endpoint_url,
+                use_ssl=s3.use_ssl,
+                client_kwargs={"region_name": s3.region_name, "verify": s3.verify},
+                config_kwargs={"retries": {"max_attempts": s3.max_attempts}},  # as S3Resource's own client
+                skip_instance_cache=True,
+                use_listings_cache=False,
+                cache_regions=False,
+            )
+            self._fs.retries = s3.max_attempts  # s3fs's own retries (timeouts, broken reads), 5 by default
+        return self._fs
 
+    def _path(self, bucket: str, key: str = "") -> str:
+        folder = bucket if self.is_s3 else f"{self.root_uri.removeprefix('file://').rstrip('/')}/{bucket}"
+        return f"{folder}/{safe_key(key)}" if key else folder
+
+    @contextlib.contextmanager
+    def _failing(self, action: str, bucket: str, key: str):
+        """Turn a storage failure into a StorageError naming the endpoint, bucket and key (a missing object's
+        FileNotFoundError passes: callers decide what missing means)."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except (OSError, BotoCoreError) as error:
+            code = _code(error)
+            hint = HINTS.get(code, str(error))
+            raise StorageError(f"cannot {action} s3://{bucket}/{key} at {self.location}: {code}: {hint}") from None
+
+    # -- small objects ---------------------------------------------------------------------------
     def ensure_bucket(self, bucket: str) -> None:
         """Create the bucket (or folder) when missing; harmless when it exists."""
-        if bucket in self._known_buckets:
-            return
-        if not self.is_s3:
-            self._path(bucket, "").mkdir(parents=True, exist_ok=True)
-        else:
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            client = self._s3()
-            try:  # not head_bucket: its 403 has no body to tell a wrong key from a wrong secret
-                client.list_objects_v2(Bucket=bucket, MaxKeys=1)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
-                    raise self._fail("open bucket", bucket, "", error) from None
-                try:
-                    client.create_bucket(Bucket=bucket)
-                except ClientError as create_error:
-                    code = create_error.response.get("Error", {}).get("Code")
-                    if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                        raise self._fail("create bucket", bucket, "", create_error) from None
-            except BotoCoreError as error:
-                raise self._fail("open bucket", bucket, "", error) from None
-        self._known_buckets.add(bucket)
+        if bucket not in self._known_buckets:
+            with self._failing("open bucket", bucket, ""):
+                self.fs.makedirs(self._path(bucket), exist_ok=True)
+            self._known_buckets.add(bucket)
 
     def read_bytes(self, bucket: str, key: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
-        if not self.is_s3:
-            path = self._path(bucket, key)
-            return path.read_bytes() if path.exists() else None
-        return self.read_for_update(bucket, key)[0]
+        if self.is_s3:  # one GET (s3fs's cat_file asks HEAD first, whose 403 cannot say which key is wrong)
+            return self.read_for_update(bucket, key)[0]
+        with contextlib.suppress(FileNotFoundError), self._failing("read", bucket, key):
+            return self.fs.cat_file(self._path(bucket, key))
+        return None
 
     def write_bytes(self, bucket: str, key: str, data: bytes) -> None:
         """Write an object whole: readers see the old bytes or the new ones, never a part."""
         self.ensure_bucket(bucket)
-        if not self.is_s3:
-            path = self._path(bucket, key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
-                tmp.write(data)
-            os.replace(tmp.name, path)
-            return
-        self._put(bucket, key, data)
+        path = self._path(bucket, key)
+        with self._failing("write", bucket, key):
+            if self.is_s3:
+                self.fs.pipe_file(path, data)
+            else:
+                temporary = f"{path.rpartition('/')[0]}/.tmp-{uuid.uuid4().hex}"
+                self.fs.pipe_file(temporary, data)
+                self.fs.mv(temporary, path)  # a rename: atomic
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[StoredObject]:
+        """Every object under `prefix` (a prefix, not a folder: `a` lists `a/1` and `ab`), sorted by key; files
+        whose name starts with `.` or `_` (Spark's markers, temporary files, manifests) and links left out."""
+        base = self._path(bucket) + "/"
+        with contextlib.suppress(FileNotFoundError), self._failing("list", bucket, prefix):
+            found = self.fs.find(base + safe_key(prefix).rpartition("/")[0], detail=True)
+            objects = []
+            for path, info in sorted(found.items()):
+                key = path.removeprefix(base)
+                if not key.startswith(prefix) or key.rpartition("/")[2].startswith((".", "_")) or self._linked(path):
+                    continue
+                modified = info.get("LastModified") or datetime.fromtimestamp(info["mtime"], UTC)
+                version = info.get("ETag", "").strip('"') or f"{info['size']}-{os.stat(path).st_mtime_ns}"
+                objects.append(StoredObject(key, info["size"], version, modified))
+            return objects
+        return []
+
+    def _linked(self, path: str) -> bool:
+        """A local file that is a link, or inside one: it could address a file outside the warehouse."""
+        root = os.path.realpath(self.root_uri.removeprefix("file://"))
+        return not self.is_s3 and (os.path.islink(path) or not os.path.realpath(path).startswith(root + "/"))
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object; harmless when it does not exist."""
+        with contextlib.suppress(FileNotFoundError), self._failing("delete", bucket, key):
+            self.fs.rm_file(self._path(bucket, key))
+
+    def move(self, bucket: str, key: str, new_key: str) -> None:
+        """Move an object inside the bucket (a rename in a folder; on S3 a copy, then the original deleted)."""
+        with self._failing("move", bucket, key):
+            self.fs.mv(self._path(bucket, key), self._path(bucket, new_key))
 
     # -- compare-and-swap ---------------------------------------------------------------------------
     def read_for_update(self, bucket: str, key: str) -> tuple[bytes | None, str | None]:
         """The object's bytes and a token naming that content (None, None when it does not exist), for
-        write_if_unchanged. The token is the S3 ETag, or the content's SHA-256 in a local folder."""
-        if not self.is_s3:
-            path = self._path(bucket, key)
-            data = path.read_bytes() if path.exists() else None
-            return data, (hashlib.sha256(data).hexdigest() if data is not None else None)
-        from botocore.exceptions import BotoCoreError, ClientError
+        write_if_unchanged. The token is the S3 ETag of the same GET, or the content's SHA-256 in a folder."""
+        path = self._path(bucket, key)
+        with contextlib.suppress(FileNotFoundError), self._failing("read", bucket, key):
+            if not self.is_s3:
+                data = self.fs.cat_file(path)
+                return data, hashlib.sha256(data).hexdigest()
+            from fsspec.asyn import sync
 
-        try:
-            found = self._s3().get_object(Bucket=bucket, Key=safe_key(key))
-            return found["Body"].read(), found["ETag"]
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None, None
-            raise self._fail("read", bucket, key, error) from None
-        except BotoCoreError as error:
-            raise self._fail("read", bucket, key, error) from None
+            async def get() -> tuple[bytes, str]:
+                found = await self.fs._call_s3("get_object", Bucket=bucket, Key=safe_key(key))
+                return await found["Body"].read(), found["ETag"]
+
+            return sync(self.fs.loop, get)
+        return None, None
 
     def write_if_unchanged(self, bucket: str, key: str, data: bytes, token: str | None) -> bool:
         """Write the object whole only if it still holds what `token` (from read_for_update) named, or still
@@ -156,88 +207,30 @@ class Warehouse(dg.ConfigurableResource):
         conditional PUT (If-Match on the ETag, If-None-Match: * to create), which S3 and MinIO honour; in a
         local folder the comparison and the replace happen under an exclusive lock on the object's lock file."""
         self.ensure_bucket(bucket)
+        path = self._path(bucket, key)
         if not self.is_s3:
-            path = self._path(bucket, key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path.parent / f".{path.name}.lock", "a") as lock:
+            self.fs.makedirs(path.rpartition("/")[0], exist_ok=True)
+            with open(f"{path.rpartition('/')[0]}/.{path.rpartition('/')[2]}.lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, also by a process that dies
-                _, current = self.read_for_update(bucket, key)
-                if current != token:
+                if self.read_for_update(bucket, key)[1] != token:
                     return False
                 self.write_bytes(bucket, key, data)
                 return True
-        return self._put(bucket, key, data, **({"IfMatch": token} if token is not None else {"IfNoneMatch": "*"}))
-
-    def _put(self, bucket: str, key: str, data: bytes, **condition) -> bool:
-        """PUT the object whole; False when its condition (If-Match / If-None-Match) does not hold."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        condition = {"IfMatch": token} if token is not None else {"IfNoneMatch": "*"}
         try:
-            self._s3().put_object(Bucket=bucket, Key=safe_key(key), Body=data, **condition)
+            self.fs.pipe_file(path, data, **condition)
             return True
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if condition and code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        except (OSError, BotoCoreError) as error:
+            if isinstance(error, FileExistsError) or _code(error) in LOST_RACE:  # another writer came first
                 return False
-            raise self._fail("write", bucket, key, error) from None
-        except BotoCoreError as error:
-            raise self._fail("write", bucket, key, error) from None
+            with self._failing("write", bucket, key):
+                raise
 
-    def list_objects(self, bucket: str, prefix: str = "") -> list[StoredObject]:
-        """Every object under `prefix`, sorted by key (hidden `.`/`_` files of the local store left out)."""
-        if not self.is_s3:
-            base = self._path(bucket, "")
-            if not base.exists():
-                return []
-            found = []
-            for path in sorted(base.rglob("*")):
-                key = path.relative_to(base).as_posix()
-                if not path.is_file() or not key.startswith(prefix) or path.name.startswith((".", "_")):
-                    continue
-                if path.is_symlink() or not path.resolve().is_relative_to(base.resolve()):
-                    continue  # a link could address a file outside the warehouse
-                stat = path.stat()
-                modified = datetime.fromtimestamp(stat.st_mtime, UTC)
-                found.append(StoredObject(key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}", modified))
-            return found
-        from botocore.exceptions import BotoCoreError, ClientError
 
-        self.ensure_bucket(bucket)
-        found = []
-        try:
-            for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    found.append(StoredObject(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"]))
-        except (BotoCoreError, ClientError) as error:
-            raise self._fail("list", bucket, prefix, error) from None
-        return sorted(found, key=lambda o: o.key)
-
-    def delete(self, bucket: str, key: str) -> None:
-        """Remove an object; harmless when it does not exist."""
-        if not self.is_s3:
-            self._path(bucket, key).unlink(missing_ok=True)
-            return
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self._s3().delete_object(Bucket=bucket, Key=safe_key(key))
-        except (BotoCoreError, ClientError) as error:
-            raise self._fail("delete", bucket, key, error) from None
-
-    def move(self, bucket: str, key: str, new_key: str) -> None:
-        """Move an object inside the bucket (copy, then delete the original)."""
-        if not self.is_s3:
-            target = self._path(bucket, new_key)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._path(bucket, key), target)
-            return
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self._s3().copy_object(Bucket=bucket, Key=safe_key(new_key), CopySource={"Bucket": bucket, "Key": key})
-            self._s3().delete_object(Bucket=bucket, Key=safe_key(key))
-        except (BotoCoreError, ClientError) as error:
-            raise self._fail("move", bucket, key, error) from None
+def _code(error: Exception) -> str:
+    """The S3 error code of a failed call (s3fs raises OSErrors caused by botocore's ClientError)."""
+    cause = error.__cause__ or error
+    return getattr(cause, "response", {}).get("Error", {}).get("Code", type(cause).__name__)
 
 
 def safe_key(key: str) -> str:
