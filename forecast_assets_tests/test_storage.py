@@ -19,6 +19,8 @@ def test_objects_are_written_read_listed_moved_and_deleted_alike(new_warehouse):
     warehouse.write_bytes(BUCKET, "b/2.json", b"two!")
     warehouse.write_bytes(BUCKET, "a/1.json", b"one")
     warehouse.write_bytes(BUCKET, "ab.json", b"x")
+    warehouse.write_bytes(BUCKET, "a/_manifest.json", b"{}")  # hidden on both backends, as Spark's _SUCCESS
+    warehouse.write_bytes(BUCKET, "a/.partial", b"")
     assert warehouse.read_bytes(BUCKET, "a/1.json") == b"one"
     listed = warehouse.list_objects(BUCKET)
     assert [(o.key, o.size) for o in listed] == [("a/1.json", 3), ("ab.json", 1), ("b/2.json", 4)]  # sorted by key
@@ -35,9 +37,15 @@ def test_objects_are_written_read_listed_moved_and_deleted_alike(new_warehouse):
     warehouse.delete(BUCKET, "c/moved.json")
     warehouse.delete(BUCKET, "c/moved.json")  # harmless when it does not exist
     assert [o.key for o in warehouse.list_objects(BUCKET)] == ["ab.json", "b/2.json"]
+    assert warehouse.read_bytes(BUCKET, "a/_manifest.json") == b"{}"  # not listed, still there
     if not warehouse.is_s3:  # the whole-write's temporary files (hidden from listings) are gone too
         folder = Path(warehouse.root_uri.removeprefix("file://")) / BUCKET
-        assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == ["2.json", "ab.json"]
+        assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == [
+            ".partial",
+            "2.json",
+            "_manifest.json",
+            "ab.json",
+        ]
 
 
 def test_uri_and_key_of_are_inverse_and_stay_in_the_bucket(new_warehouse):
