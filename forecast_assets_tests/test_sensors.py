@@ -1,41 +1,18 @@
-"""Schedule, sensors and notifications, evaluated on real storage (a local folder and the real MinIO),
-a real Dagster instance, a real SMTP server and a real HTTP server."""
+"""automation/sensors.py: the new-sales-files sensor on real storage (a local folder and the real MinIO) and
+the drift sensor on a real Dagster instance."""
 
 import io
 import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import pandas as pd
 import pytest
-from aiosmtpd.controller import Controller
 
 from forecast_assets.assets.demo_sales import demo_week
-from forecast_assets.assets.training import CANDIDATES
 from forecast_assets.definitions import build_defs
-from forecast_assets.resources.notifications import Notifier
 from forecast_assets.resources.storage import Warehouse
 from forecast_assets_tests.conftest import quarantined, resolved, sensor, settings_for_tests, tick_new_sales_files
-from forecast_assets_tests.minio_server import free_port
-
-
-# -- schedule --------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("tick", "week"),
-    [
-        (datetime(2026, 11, 30, 6, 0, tzinfo=UTC), "2026-11-23"),  # Monday 06:00: the week that just ended
-        (datetime(2026, 12, 3, 6, 0, tzinfo=UTC), "2026-11-23"),  # any later tick that week: the same week
-        (datetime(2025, 1, 6, 6, 0, tzinfo=UTC), "2024-12-30"),
-    ],
-)
-def test_weekly_schedule_targets_the_latest_complete_week(tick, week):
-    weekly_retraining = build_defs(settings_for_tests()).resolve_schedule_def("weekly_retraining")
-    request = weekly_retraining(dg.build_schedule_context(scheduled_execution_time=tick))
-    assert request.partition_key == week and request.run_key == f"weekly-{week}"
-    assert request.tags["forecast/trigger"] == "schedule"
-    assert request.run_config["ops"] == {c.asset_name: {"config": {"profile": "full"}} for c in CANDIDATES}
 
 
 # -- new sales files sensor --------------------------------------------------------------------------
@@ -108,6 +85,28 @@ def test_file_for_the_current_week_waits_until_the_week_is_complete(landing):
     assert "this_week.csv" in {o.key for o in landing.list_objects("raw-data")}  # kept for later
 
 
+def test_keys_storage_cannot_address_never_stop_a_tick(landing, tmp_path):
+    """A backslash key and a 230-character name, on both backends: the first is skipped and reported, the
+    second (broken) quarantined under a safe name, the good file requested, the cursor saved."""
+    odd, long_name = "exports\\may.csv", "exports/" + "vendas_" + "x" * 220 + ".csv"
+    if landing.is_s3:
+        landing.ensure_bucket("raw-data")
+        landing.fs.pipe_file(f"raw-data/{odd}", csv_of("2025-03-03"))  # past safe_key, as another client can
+    else:
+        (tmp_path / "warehouse" / "raw-data" / "exports").mkdir(parents=True)
+        (tmp_path / "warehouse" / "raw-data" / odd).write_bytes(csv_of("2025-03-03"))
+    landing.write_bytes("raw-data", long_name, b"\xd0\xcf\x11\xe0" + bytes(100))
+    landing.write_bytes("raw-data", "exports/good.csv", csv_of("2025-03-10"))
+    result = tick_new_sales_files(landing, None)
+    assert [r.tags["forecast/file"] for r in result.run_requests] == ["exports/good.csv"]
+    assert "old Excel workbook" in quarantined(landing)[long_name]
+    quarantine = [o.key for o in landing.list_objects("raw-data", "quarantine/files/")]
+    assert all(len(part.encode()) <= 200 for key in quarantine for part in key.split("/"))  # filesystems: 255
+    assert odd in json.loads(result.cursor)
+    again = tick_new_sales_files(landing, result.cursor)
+    assert not again.run_requests
+
+
 # -- drift sensor ------------------------------------------------------------------------------------
 def report_drift(instance: dg.DagsterInstance, drifted: bool) -> None:
     instance.report_runless_asset_event(
@@ -175,130 +174,3 @@ def test_drift_sensor_debounces_and_keeps_its_state_across_restarts():
         report_drift(instance, drifted=True)
         (request,) = tick(instance, cursor, **settings).run_requests
         assert request.tags["forecast/trigger"] == "drift"
-
-
-# -- notifications -----------------------------------------------------------------------------------
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(envelope.content.decode())
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
-
-
-@pytest.fixture
-def webhook_server():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
-
-
-@dg.op
-def train():
-    pass
-
-
-@dg.op
-def write_model():
-    raise RuntimeError("cannot write s3://ml-models/production_model at http://127.0.0.1:9: EndpointConnectionError")
-
-
-def run_status_context(instance, job: dg.JobDefinition, status: dg.DagsterEventType, notifier: Notifier):
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
-    event = next(
-        e for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.event_type == status
-    )
-    return dg.build_run_status_sensor_context(
-        sensor_name="notify",
-        dagster_event=event.dagster_event,
-        dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-        resources={"notifier": notifier},
-    )
-
-
-def test_success_is_mailed_with_the_run_link_and_the_production_model(smtp_server):
-    port, inbox = smtp_server
-    notifier = Notifier(channel="smtp", smtp_port=port, webserver_url="http://dagster.local:3000")
-    with dg.instance_for_test() as instance:
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization(
-                "production_model",
-                metadata={
-                    "model": "random_forest",
-                    "version": 3,
-                    "holdout_rmse": 41.5,
-                    "holdout_wape": 0.16,
-                    "holdout_mase": 0.7,
-                },
-            )
-        )
-        context = run_status_context(
-            instance,
-            dg.GraphDefinition(name="ok", node_defs=[train]).to_job(),
-            dg.DagsterEventType.RUN_SUCCESS,
-            notifier,
-        )
-        sensor("notify_on_success")(context)
-    (message,) = inbox.messages
-    assert "Subject: ml_pipeline succeeded" in message
-    assert f"http://dagster.local:3000/runs/{context.dagster_run.run_id}" in message
-    assert "random_forest version 3" in message and "rmse 41.500" in message
-
-
-def test_failure_is_posted_to_the_webhook_with_the_failing_step(webhook_server):
-    url, received = webhook_server
-    notifier = Notifier(channel="webhook", webhook_url=url)
-    with dg.instance_for_test() as instance:
-        job = dg.GraphDefinition(name="broken", node_defs=[write_model]).to_job()
-        context = run_status_context(instance, job, dg.DagsterEventType.RUN_FAILURE, notifier).for_run_failure()
-        sensor("notify_on_failure")(context)
-    (payload,) = received
-    assert payload["text"].startswith("*ml_pipeline FAILED")
-    assert "step write_model" in payload["text"] and "EndpointConnectionError" in payload["text"]
-    assert f"/runs/{context.dagster_run.run_id}" in payload["text"]
-
-
-def test_keys_storage_cannot_address_never_stop_a_tick(landing, tmp_path):
-    """A backslash key and a 230-character name, on both backends: the first is skipped and reported, the
-    second (broken) quarantined under a safe name, the good file requested, the cursor saved."""
-    odd, long_name = "exports\\may.csv", "exports/" + "vendas_" + "x" * 220 + ".csv"
-    if landing.is_s3:
-        landing.ensure_bucket("raw-data")
-        landing.fs.pipe_file(f"raw-data/{odd}", csv_of("2025-03-03"))  # past safe_key, as another client can
-    else:
-        (tmp_path / "warehouse" / "raw-data" / "exports").mkdir(parents=True)
-        (tmp_path / "warehouse" / "raw-data" / odd).write_bytes(csv_of("2025-03-03"))
-    landing.write_bytes("raw-data", long_name, b"\xd0\xcf\x11\xe0" + bytes(100))
-    landing.write_bytes("raw-data", "exports/good.csv", csv_of("2025-03-10"))
-    result = tick_new_sales_files(landing, None)
-    assert [r.tags["forecast/file"] for r in result.run_requests] == ["exports/good.csv"]
-    assert "old Excel workbook" in quarantined(landing)[long_name]
-    quarantine = [o.key for o in landing.list_objects("raw-data", "quarantine/files/")]
-    assert all(len(part.encode()) <= 200 for key in quarantine for part in key.split("/"))  # filesystems: 255
-    assert odd in json.loads(result.cursor)
-    again = tick_new_sales_files(landing, result.cursor)
-    assert not again.run_requests
