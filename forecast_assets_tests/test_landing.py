@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from forecast_assets.assets.ingestion import IngestionConfig, limits_for
-from forecast_assets.landing.area import INDEX_KEY, quarantine_key, spreadsheet_safe
+from forecast_assets.landing.area import INDEX_KEY
 from forecast_assets.landing.schema import FileProblem
-from forecast_assets.landing.validation import clean_name, message, parse_sales_file
+from forecast_assets.landing.validation import message, parse_sales_file
 from forecast_assets_tests.conftest import quarantined, resolved, tick_new_sales_files
 
 WEEK = "2025-03-03"
@@ -311,34 +311,6 @@ def test_the_days_of_the_edges_and_of_zoned_timestamps():
     units = limits_for(IngestionConfig(whole_units=True), today=TODAY)
     refused = parse_sales_file("p.csv", by_name["pharmacy.csv"].body, units).bad["reason"].tolist()
     assert refused[0] == "quantidade '3.67' is not a whole number; expected whole units (raw_sales config whole_units)"
-
-
-@pytest.mark.parametrize(
-    ("typed", "name"),
-    [
-        ("Cafe\u0301", "Café"),
-        ("\u200bÁgua\u2060 Mineral\ufeff", "Água Mineral"),
-        ("N/A", None),
-        ("none", None),
-        ("\u200b", None),
-        ("Leite\u00a0\u00a0Integral", "Leite Integral"),
-    ],
-)
-def test_one_spelling_of_a_name(typed, name):
-    assert clean_name(typed) == (name, None)
-
-
-def test_quarantine_cells_never_run_as_formulas():
-    frame = pd.DataFrame({"produto": ["=1+1", "+SUM(A1)", "-2", "@x", "\tTab", "ok"], "row": [1, 2, 3, 4, 5, 6]})
-    assert spreadsheet_safe(frame)["produto"].tolist() == ["'=1+1", "'+SUM(A1)", "'-2", "'@x", "'\tTab", "ok"]
-
-
-def test_quarantine_keys_are_safe_and_one_per_version():
-    first, second = quarantine_key("a/b.csv", "12-345"), quarantine_key("a/b.csv", "12-999")
-    assert first == "quarantine/files/a/b.csv@12-345" and first != second
-    long = quarantine_key(LONG_NAME, "v1")
-    assert all(len(part.encode()) <= 130 for part in long.split("/")) and long.endswith("@v1")
-    assert quarantine_key("odd\\name .csv", "v") == "quarantine/files/odd_name_.csv@v"
 
 
 # -- everything at once, on real Spark -------------------------------------------------------------
