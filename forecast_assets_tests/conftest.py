@@ -6,12 +6,8 @@ Tiers (pytest markers, given here from the fixtures a test uses, or by the modul
 `make test-fast` runs `-m unit`; `make test` runs them all."""
 
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 # Quick step retries for the processes tests start (dagster dev, the daemon, the CLI) read their settings from
 # the environment; tests in this process build theirs with settings_for_tests().
@@ -194,19 +190,15 @@ def new_warehouse(request, tmp_path):
     return lambda: minio_warehouse(server)
 
 
-def s3_of(server):
-    """A boto3 resource on the MinIO `server`, for checks and set-up that go around the Warehouse."""
-    return boto3.resource(
+def empty_buckets(server) -> None:
+    s3 = boto3.resource(
         "s3",
         endpoint_url=server.endpoint,
         aws_access_key_id=server.access_key,
         aws_secret_access_key=server.secret_key,
         region_name=S3_REGION,
     )
-
-
-def empty_buckets(server) -> None:
-    for bucket in s3_of(server).buckets.all():
+    for bucket in s3.buckets.all():
         bucket.objects.all().delete()
 
 
@@ -231,70 +223,6 @@ def materialize_graph(defs: dg.Definitions, run_config: dict | None = None, tags
         tags=tags or range_tags(),
         **kwargs,
     )
-
-
-@dataclass
-class GraphRun:
-    """The whole graph materialized once on a store, kept: each module that needs a store as one run leaves it
-    restores it (the objects as they were, and a copy of the run's Dagster instance) instead of running the
-    graph again. About a minute of Spark each time on 2 cores."""
-
-    settings: Settings
-    result: dg.ExecuteInProcessResult
-    instance_dir: Path
-    put_back: Callable[[], None]
-
-    def restore(self, instance_dir: Path | None = None) -> None:
-        """The store as the run left it; with `instance_dir`, a copy of the run's instance there (open it with
-        dg.instance_for_test(temp_dir=...): the run and its materializations are in its history)."""
-        self.put_back()
-        if instance_dir is not None:
-            shutil.copytree(self.instance_dir, instance_dir, dirs_exist_ok=True)
-
-
-def run_graph_once(settings: Settings, folder: Path) -> tuple[dg.ExecuteInProcessResult, Path]:
-    instance_dir = folder / "instance"
-    instance_dir.mkdir()
-    with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
-        result = materialize_graph(build_defs(settings), instance=instance)
-    assert result.success
-    return result, instance_dir
-
-
-@pytest.fixture(scope="session")
-def local_graph(spark, tmp_path_factory) -> GraphRun:
-    """One run of the whole graph on the embedded default (a local warehouse folder), without tracking."""
-    folder = tmp_path_factory.mktemp("local_graph")
-    warehouse, saved = folder / "warehouse", folder / "saved"
-    settings = settings_for_tests(warehouse=str(warehouse))
-    result, instance_dir = run_graph_once(settings, folder)
-    shutil.copytree(warehouse, saved)
-
-    def put_back() -> None:
-        shutil.rmtree(warehouse)
-        shutil.copytree(saved, warehouse)
-
-    return GraphRun(settings, result, instance_dir, put_back)
-
-
-@pytest.fixture(scope="session")
-def minio_graph(spark, minio, tracking_server, tmp_path_factory) -> GraphRun:
-    """One run of the whole graph on the suite's MinIO, tracked in the MLflow test server (MLFLOW_TRACKING_URI
-    is set only while it runs: whoever runs more sets it again)."""
-    empty_buckets(minio)
-    settings = settings_for_tests(storage="minio", s3_endpoint=minio.endpoint, mlflow=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", tracking_server.uri)
-        result, instance_dir = run_graph_once(settings, tmp_path_factory.mktemp("minio_graph"))
-    s3 = s3_of(minio)
-    saved = {(b.name, item.key): item.get()["Body"].read() for b in s3.buckets.all() for item in b.objects.all()}
-
-    def put_back() -> None:
-        empty_buckets(minio)
-        for (bucket, key), body in saved.items():
-            s3.Bucket(bucket).put_object(Key=key, Body=body)
-
-    return GraphRun(settings, result, instance_dir, put_back)
 
 
 def resolved(defs: dg.Definitions, key: str):

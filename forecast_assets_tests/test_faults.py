@@ -15,7 +15,7 @@ import pytest
 
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.resources.io_managers import STORED_KEY
-from forecast_assets_tests.conftest import TEST_WEEKS, load_current, range_tags, resolved, settings_for_tests
+from forecast_assets_tests.conftest import TEST_WEEKS, load_current, range_tags, resolved
 from forecast_assets_tests.minio_server import REPO
 
 WRITER = textwrap.dedent(
@@ -111,19 +111,17 @@ def test_a_process_killed_while_writing_the_model_leaves_the_previous_one_servin
     assert _forecast(io_manager.load_current(key), spark) == (count, True)
 
 
-def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_graph, minio, spark, tmp_path):
-    """After a first run (the suite's, restored with its instance), MinIO goes down while the candidates of the
-    next one train. Nothing already stored is lost, no pointer names an artifact that is not whole, and
-    re-executing from the failure (MinIO back) finishes the run."""
+def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_settings, minio, spark, tmp_path):
+    """MinIO goes down while the candidates train. Nothing the run already stored is lost, no pointer names
+    an artifact that is not whole, and re-executing from the failure (MinIO back) finishes the run."""
     from forecast_assets.definitions import build_defs
     from forecast_assets_tests import reexecution
 
-    minio_graph.restore(tmp_path)
+    defs = build_defs(minio_settings)
     settings = {"storage": "minio", "s3_endpoint": minio.endpoint}  # how the re-executions rebuild them
-    defs = build_defs(settings_for_tests(**settings))
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        first = minio_graph.result
-        assert first.success and instance.get_run_by_id(first.run_id) is not None
+        first = reexecution.run(instance, range_tags(), settings)
+        assert first.success
         models = resolved(defs, "ml_models_io")
         before = models.read_manifest(dg.AssetKey("production_model"))
         assert before["last_version"] == 1

@@ -14,9 +14,11 @@ import pytest
 from forecast_assets.assets.lifecycle import LEDGER_KEY, read_ledger
 from forecast_assets_tests.conftest import (
     TEST_RUN_CONFIG,
+    empty_buckets,
     load_current,
     materialize_graph,
     resolved,
+    settings_for_tests,
 )
 
 PRODUCTION = dg.AssetKey("production_model")
@@ -50,20 +52,22 @@ def gate_of(result) -> dg.AssetCheckEvaluation:
 
 @pytest.fixture(scope="module", params=["local", pytest.param("minio", marks=pytest.mark.minio)])
 def lifecycle(request, tmp_path_factory, spark):
-    """Three retrainings on the same weeks: promoted (the suite's run of the graph on that store, restored with
-    its instance), refused by the champion, promoted again; on the embedded default and on MinIO."""
-    graph = request.getfixturevalue(f"{request.param}_graph")
-    instance_dir = tmp_path_factory.mktemp("lifecycle_instance")
-    graph.restore(instance_dir)
-    with pytest.MonkeyPatch.context() as patch, dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
-        if request.param == "minio":  # and MLflow tracking, against a real tracking server (as the first run)
+    """Three retrainings on the same weeks: promoted, refused by the champion, promoted again; on the embedded
+    default and on MinIO."""
+    with pytest.MonkeyPatch.context() as patch, dg.instance_for_test() as instance:
+        if request.param == "minio":  # and MLflow tracking, against a real tracking server
+            server = request.getfixturevalue("minio")
             # The tracking URI may carry credentials: the resource reads it from the environment (dg.EnvVar).
             patch.setenv("MLFLOW_TRACKING_URI", request.getfixturevalue("tracking_server").uri)
-        # on the local folder: no tracking, nothing is tracked
+            empty_buckets(server)
+            settings = settings_for_tests(storage="minio", s3_endpoint=server.endpoint, mlflow=True)
+        else:  # and no tracking: nothing is tracked
+            settings = settings_for_tests(warehouse=str(tmp_path_factory.mktemp("lifecycle") / "warehouse"))
         from forecast_assets.definitions import build_defs
 
-        defs = build_defs(graph.settings)
-        states = [(graph.result, current(defs), forecast(defs))]
+        defs = build_defs(settings)
+        first = materialize_graph(defs, run_config=run_config(0.0), instance=instance)
+        states = [(first, current(defs), forecast(defs))]
         # The same data and grids: the challenger equals the champion, so demanding 50% better refuses it.
         second = materialize_graph(defs, run_config=run_config(0.5), instance=instance)
         states.append((second, current(defs), forecast(defs)))

@@ -16,6 +16,7 @@ from forecast_assets.resources.storage import StorageError
 from forecast_assets.settings import BUCKETS, S3_REGION
 from forecast_assets_tests.conftest import (
     load_current,
+    materialize_graph,
     minio_warehouse,
     range_tags,
     resolved,
@@ -53,14 +54,18 @@ def keys(server, bucket: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def graph(minio_graph, minio):
-    """The whole graph materialized once with MinIO storage (the suite's run, restored), shared by this module's
-    round-trip tests."""
-    minio_graph.restore()
-    return build_defs(settings_for_tests(storage="minio", s3_endpoint=minio.endpoint)), minio_graph.result
+def minio_graph(spark, minio):
+    """The whole graph materialized once with MinIO storage, shared by this module's round-trip tests."""
+    from forecast_assets_tests.conftest import empty_buckets
+
+    empty_buckets(minio)
+    defs = build_defs(settings_for_tests(storage="minio", s3_endpoint=minio.endpoint))
+    result = materialize_graph(defs)
+    assert result.success
+    return defs, result
 
 
-def test_every_asset_is_in_its_bucket(graph, minio):
+def test_every_asset_is_in_its_bucket(minio_graph, minio):
     buckets = {b["Name"] for b in s3_client(minio).list_buckets()["Buckets"]}
     assert buckets >= set(BUCKETS)
     assert any(k.startswith("demo/sales_") for k in keys(minio, "raw-data"))
@@ -78,10 +83,10 @@ def test_every_asset_is_in_its_bucket(graph, minio):
     assert report["best_model"] in report["models"]  # readable JSON, as in the MinIO console
 
 
-def test_output_metadata_records_where_and_how_much_was_stored(graph, spark):
+def test_output_metadata_records_where_and_how_much_was_stored(minio_graph, spark):
     """Each materialization names the stored objects it wrote in MinIO: DataFrames with the rows stored there,
     models and JSON documents with the bytes stored there."""
-    defs, result = graph
+    defs, result = minio_graph
     warehouse = resolved(defs, "warehouse")
     checked = set()
     for event in result.get_asset_materialization_events():
@@ -103,8 +108,8 @@ def test_output_metadata_records_where_and_how_much_was_stored(graph, spark):
     }
 
 
-def test_every_asset_loads_back_equal(graph, spark):
-    defs, result = graph
+def test_every_asset_loads_back_equal(minio_graph, spark):
+    defs, result = minio_graph
     # DataFrames: the stored rows equal what the pipeline computes again from the stored inputs.
     raw = load_current(defs, "processed_data_io", "raw_sales")
     row_counts = {
@@ -211,11 +216,11 @@ def test_minio_down_fails_clearly_naming_the_endpoint(minio_defs, minio):
     assert minio.endpoint in message and "is MinIO running?" in message
 
 
-def test_credentials_never_reach_events_or_metadata(graph, minio):
+def test_credentials_never_reach_events_or_metadata(minio_graph, minio):
     """The run used MinIO's secret (from the environment); no event, log message or metadata holds it."""
     from dagster_shared.serdes import serialize_value
 
-    _, result = graph
+    _, result = minio_graph
     events = serialize_value(result.all_events)
     assert minio.secret_key not in events and minio.access_key not in events
     run_record = str(dict(result.dagster_run.tags)) + str(result.dagster_run.run_config)

@@ -27,6 +27,7 @@ from forecast_assets_tests.conftest import (
     materialize_graph,
     range_tags,
     resolved,
+    settings_for_tests,
 )
 from forecast_assets_tests.minio_server import REPO
 
@@ -46,11 +47,10 @@ ALL_ASSETS = {
 
 
 @pytest.fixture(scope="module")
-def graph(local_graph):
-    """One successful materialization of the whole graph on the demo data (the suite's, restored), shared by this
-    module."""
-    local_graph.restore()
-    return build_defs(local_graph.settings), local_graph.result
+def graph(spark, tmp_path_factory):
+    """One successful materialization of the whole graph on the demo data, shared by this module."""
+    defs = build_defs(settings_for_tests(warehouse=str(tmp_path_factory.mktemp("warehouse"))))
+    return defs, materialize_graph(defs)
 
 
 def materialized(result) -> set[str]:
