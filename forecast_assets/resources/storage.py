@@ -120,8 +120,8 @@ class Warehouse(dg.ConfigurableResource):
             raise
         except (OSError, BotoCoreError) as error:
             code = _code(error)
-            hint = HINTS.get(code, str(error))
-            raise StorageError(f"cannot {action} s3://{bucket}/{key} at {self.location}: {code}: {hint}") from None
+            where = f"s3://{bucket}/{key} at {self.location}" if self.is_s3 else f"{self.location}/{bucket}/{key}"
+            raise StorageError(f"cannot {action} {where}: {code}: {HINTS.get(code, str(error))}") from None
 
     # -- small objects ---------------------------------------------------------------------------
     def ensure_bucket(self, bucket: str) -> None:
@@ -209,8 +209,9 @@ class Warehouse(dg.ConfigurableResource):
         self.ensure_bucket(bucket)
         path = self._path(bucket, key)
         if not self.is_s3:
-            self.fs.makedirs(path.rpartition("/")[0], exist_ok=True)
-            with open(f"{path.rpartition('/')[0]}/.{path.rpartition('/')[2]}.lock", "a") as lock:
+            folder, _, name = path.rpartition("/")
+            self.fs.makedirs(folder, exist_ok=True)
+            with open(f"{folder}/.{name}.lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, also by a process that dies
                 if self.read_for_update(bucket, key)[1] != token:
                     return False
