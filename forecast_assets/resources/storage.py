@@ -155,23 +155,22 @@ class Warehouse(dg.ConfigurableResource):
         """Every object under `prefix` (a prefix, not a folder: `a` lists `a/1` and `ab`), sorted by key; files
         whose name starts with `.` or `_` (Spark's markers, temporary files, manifests) and links left out."""
         base = self._path(bucket) + "/"
+        # A local file that is a link, or inside one, could address a file outside the warehouse: left out.
+        root = None if self.is_s3 else os.path.realpath(self.root_uri.removeprefix("file://")) + "/"
         with contextlib.suppress(FileNotFoundError), self._failing("list", bucket, prefix):
             found = self.fs.find(base + safe_key(prefix).rpartition("/")[0], detail=True)
             objects = []
             for path, info in sorted(found.items()):
                 key = path.removeprefix(base)
-                if not key.startswith(prefix) or key.rpartition("/")[2].startswith((".", "_")) or self._linked(path):
+                if not key.startswith(prefix) or key.rpartition("/")[2].startswith((".", "_")):
+                    continue
+                if root and (os.path.islink(path) or not os.path.realpath(path).startswith(root)):
                     continue
                 modified = info.get("LastModified") or datetime.fromtimestamp(info["mtime"], UTC)
                 version = info.get("ETag", "").strip('"') or f"{info['size']}-{os.stat(path).st_mtime_ns}"
                 objects.append(StoredObject(key, info["size"], version, modified))
             return objects
         return []
-
-    def _linked(self, path: str) -> bool:
-        """A local file that is a link, or inside one: it could address a file outside the warehouse."""
-        root = os.path.realpath(self.root_uri.removeprefix("file://"))
-        return not self.is_s3 and (os.path.islink(path) or not os.path.realpath(path).startswith(root + "/"))
 
     def delete(self, bucket: str, key: str) -> None:
         """Remove an object; harmless when it does not exist."""
