@@ -4,6 +4,7 @@ config of the runs that schedules, sensors and `make run` request."""
 import dagster as dg
 
 from forecast_assets.assets.training import CANDIDATES
+from forecast_assets.landing.formats import ReadOptions
 from forecast_assets.policies import EXECUTOR, TRAINING_TAG
 from forecast_assets.settings import Settings
 
@@ -28,4 +29,15 @@ def automated_run_config(settings: Settings) -> dict:
         ops["features"] = {"config": {"holdout_weeks": settings.holdout_weeks}}
     if settings.min_improvement is not None:
         ops["model_comparison"] = {"config": {"min_improvement": settings.min_improvement}}
+    if reading := read_options(settings).as_config():
+        ops["raw_sales"] = {"config": reading}
     return {"ops": ops}
+
+
+def read_options(settings: Settings) -> ReadOptions:
+    """How automated runs read landed files (FORECAST_COLUMNS, FORECAST_LOCALE, FORECAST_DATE_FORMAT,
+    FORECAST_SHEET): raw_sales's config in the runs they request, and the new-files sensor's own reading."""
+    try:
+        return ReadOptions.of(settings.columns, settings.locale, settings.date_format, settings.sheet)
+    except ValueError as error:  # each option's error starts with its name: COLUMNS, LOCALE, DATE_FORMAT
+        raise ValueError(f"FORECAST_{error}") from None

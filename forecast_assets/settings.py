@@ -75,6 +75,10 @@ VARIABLES = {
     "cv_folds": "FORECAST_CV_FOLDS",
     "holdout_weeks": "FORECAST_HOLDOUT_WEEKS",
     "min_improvement": "FORECAST_MIN_IMPROVEMENT",
+    "columns": "FORECAST_COLUMNS",
+    "locale": "FORECAST_LOCALE",
+    "date_format": "FORECAST_DATE_FORMAT",
+    "sheet": "FORECAST_SHEET",
     "mlflow": "MLFLOW_TRACKING_URI",
     "mlflow_experiment": "FORECAST_MLFLOW_EXPERIMENT",
     "mlflow_model": "FORECAST_MLFLOW_MODEL",
@@ -131,6 +135,12 @@ class Settings:
     cv_folds: int | None = None
     holdout_weeks: int | None = None
     min_improvement: float | None = None
+    # How automated runs (and the new-files sensor) read landed files: raw_sales config columns, locale,
+    # date_format, sheet (jobs.read_options checks them)
+    columns: str = ""  # role=column pairs, e.g. produto=sku,data_venda=order_date
+    locale: str = ""  # e.g. pt_BR: decimal comma, day-first dates
+    date_format: str = ""  # e.g. %d/%m/%Y
+    sheet: str = ""  # a workbook's sales sheet
     mlflow: bool = False  # MLFLOW_TRACKING_URI is set: log to MLflow (the URI itself stays a dg.EnvVar)
     mlflow_experiment: str = "forecast_assets"
     mlflow_model: str = "forecast_assets_production_model"

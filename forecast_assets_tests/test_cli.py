@@ -88,15 +88,15 @@ def test_plan_finds_the_weeks_and_the_history_start_the_data_needs(tmp_path, mon
         (lambda tmp: [], "DATA is empty"),
         (
             lambda tmp: [str(write_csv(tmp / "orders.csv", pd.DataFrame({"order_id": [1], "price": [2.0]})))],
-            "orders.csv: line 1 (the header) lacks column(s) produto",
+            "orders.csv: line 1 (the header): no column for produto",
         ),
         (
             lambda tmp: [str(tmp / "notes.md")] if (tmp / "notes.md").write_text("x") else [],
-            "notes.md: line 1 (the header) lacks column(s) produto",  # a file named is read whatever its suffix
+            "notes.md: line 1 (the header): no column for produto",  # a file named is read whatever its suffix
         ),
         (
             lambda tmp: [str(tmp / "book.xlsx")] if (tmp / "book.xlsx").write_bytes(b"PK\x03\x04junk") else [],
-            "book.xlsx: this is a zip archive",
+            "book.xlsx: a damaged zip container",
         ),
     ],
 )

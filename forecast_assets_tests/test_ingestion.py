@@ -71,7 +71,7 @@ CORPUS = [
     Case(
         "missing_column.csv",
         csv_file([r.rsplit(",", 1)[0] for r in rows(2, 140)], header=HEADER.rsplit(",", 1)[0]),
-        problem="lacks column(s) data_venda",
+        problem="no column for data_venda",
     ),
     Case("extra_column.csv", csv_file([r + ",x" for r in rows(3, 150)], header=HEADER + ",loja"), good=3),
     Case(
@@ -89,12 +89,23 @@ CORPUS = [
         phrase="not UTF-8",
     ),
     Case("all_latin1.csv", LATIN1, bad=2, columns=("produto",), phrase="not UTF-8"),
-    Case(
+    Case(  # no date decides the order: refused, never guessed
+        "undecided_dates.csv",
+        csv_file(["C190,casa,1,2.0,04/03/2025", "C191,casa,1,2.0,2025-03-04"]),
+        problem="day-first or month-first, and no date of the file has a day above 12",
+    ),
+    Case(  # 23/03 decides day-first for the whole file, so 04/03 is 4 March
         "day_first_dates.csv",
-        csv_file(["C190,casa,1,2.0,04/03/2025", "C191,casa,1,2.0,2025/03/04", "C192,casa,1,2.0,March 4 2025"]),
-        bad=3,
+        csv_file(["C190,casa,1,2.0,04/03/2025", "C191,casa,1,2.0,23/03/2025", "C192,casa,1,2.0,March 4 2025"]),
+        good=2,
+        bad=1,
         columns=("data_venda",),
-        phrase="expected YYYY-MM-DD",
+        phrase="expected 23/01/2017 (day first) or YYYY-MM-DD",
+    ),
+    Case(
+        "mixed_date_orders.csv",
+        csv_file(["C190,casa,1,2.0,13/03/2025", "C191,casa,1,2.0,03/13/2025"]),
+        problem="both day-first ('13/03/2025') and month-first ('03/13/2025')",
     ),
     Case(
         "timestamps.csv", csv_file(["C193,casa,1,2.0,2025-03-04T10:30:00", "C194,casa,1,2.0,2025-03-04 08:00"]), good=2
@@ -129,18 +140,22 @@ CORPUS = [
     ),
     Case(
         "text_in_numbers.csv",
-        csv_file(["C220,casa,dez,5.0,2025-03-04", "C221,casa,1,R$ 5,2025-03-04"] + rows(1, 222)),
-        good=1,
+        csv_file(["C220,casa,dez,5.0,2025-03-04", "C221,casa,1,R$ 5,2025-03-04", "C223,casa,1,5 reais,2025-03-04"]),
+        good=1,  # R$ 5: a currency sign around a number is not text
         bad=2,
         columns=("quantidade", "valor_total"),
         phrase="not a number",
     ),
+    Case("decimal_comma.csv", csv_file(["C230;casa;1;10,50;2025-03-04"], header=HEADER.replace(",", ";")), good=1),
+    Case(  # 1.000 is 1000 or 1, and nothing in the file says which: refused, never stored as 1.0
+        "thousands_undecided.csv",
+        csv_file(["C231;casa;1.000;2.500;2025-03-04", "C232;casa;3;7;2025-03-04"], header=HEADER.replace(",", ";")),
+        problem="'1.000' is 1000 with a decimal comma (pt_BR, de_DE) and 1 with a decimal point (en_US)",
+    ),
     Case(
-        "decimal_comma.csv",
-        csv_file(["C230;casa;1;10,50;2025-03-04"], header=HEADER.replace(",", ";")),
-        bad=1,
-        columns=("valor_total",),
-        phrase="not a number",
+        "both_decimal_marks.csv",
+        csv_file(['C233,casa,1,"10,50",2025-03-04', "C234,casa,1,10.50,2025-03-04"]),
+        problem="both with a decimal point ('10.50') and a decimal comma ('10,50')",
     ),
     Case(
         "bad_quantities.csv",
@@ -224,8 +239,13 @@ CORPUS = [
     Case("truncated.parquet", parquet_file(frame(20, 330))[:300], problem="not a readable Parquet file"),
     Case(
         "wrong_schema.parquet",
-        parquet_file(frame(3, 340).rename(columns={"valor_total": "valor"})),
-        problem="lacks column(s) valor_total",
+        parquet_file(frame(3, 340).rename(columns={"valor_total": "vlr"})),
+        problem="no column for valor_total (revenue/amount/total/valor, or a unit price)",
+    ),
+    Case(
+        "synonyms.parquet",
+        parquet_file(frame(3, 345).rename(columns={"valor_total": "Valor", "produto": "SKU"})),
+        good=3,
     ),
     Case("typed.parquet", parquet_file(frame(5, 350)), good=5),
     Case(

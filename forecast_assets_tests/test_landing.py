@@ -87,10 +87,10 @@ CORPUS = [
     Case("export.csv.gz", gzip.compress(text(lines(3, 10)).encode()), good=3),
     Case("gzip_renamed.csv", gzip.compress(text(lines(2, 20)).encode()), good=2),
     Case("truncated.csv.gz", gzip.compress(text(lines(50, 30)).encode())[:60], problem="truncated gzip"),
-    Case("sales.xlsx", XLSX, problem="Excel workbook (.xlsx); expected CSV or Parquet: export it as CSV"),
-    Case("workbook_renamed.csv", XLSX, problem="Excel workbook"),
+    Case("sales.xlsx", XLSX, problem="a damaged Excel (.xlsx) workbook"),
+    Case("workbook_renamed.csv", XLSX, problem="a damaged Excel (.xlsx) workbook"),
     Case("exports.zip", zipped({"a.csv": b"x"}), problem="zip archive (a.csv)"),
-    Case("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), problem="old Excel workbook (.xls)"),
+    Case("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), problem="damaged Excel 97-2003 (.xls) workbook"),
     Case("report.csv", b"%PDF-1.7\n%binary", problem="PDF document"),
     Case("web_page.csv", b"<html><body><table><tr><td>x</td></tr></table></body></html>", problem="HTML or XML"),
     Case("random.csv", bytes(range(256)) * 8, problem="binary file"),
@@ -244,7 +244,7 @@ CORPUS = [
     Case(
         "case_twins.parquet",
         parquet(table(1, 230).append_column("Produto", pa.array(["x"]))),
-        problem="differ only in letter case",
+        problem="the header names column(s) Produto, produto more than once (letter case aside)",
     ),
     Case(
         "dictionary.parquet",

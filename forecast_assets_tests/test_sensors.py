@@ -99,7 +99,7 @@ def test_keys_storage_cannot_address_never_stop_a_tick(landing, tmp_path):
     landing.write_bytes("raw-data", "exports/good.csv", csv_of("2025-03-10"))
     result = tick_new_sales_files(landing, None)
     assert [r.tags["forecast/file"] for r in result.run_requests] == ["exports/good.csv"]
-    assert "old Excel workbook" in quarantined(landing)[long_name]
+    assert "damaged Excel 97-2003 (.xls) workbook" in quarantined(landing)[long_name]
     quarantine = [o.key for o in landing.list_objects("raw-data", "quarantine/files/")]
     assert all(len(part.encode()) <= 200 for key in quarantine for part in key.split("/"))  # filesystems: 255
     assert odd in json.loads(result.cursor)

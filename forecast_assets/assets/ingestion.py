@@ -28,6 +28,7 @@ from forecast_assets.landing.area import (
     unusable,
     weeks_of,
 )
+from forecast_assets.landing.formats import ReadOptions
 from forecast_assets.landing.schema import BAD_ROW_COLUMNS, SALES_SCHEMA, Check, FileProblem
 from forecast_assets.landing.validation import Limits, as_date, mark_duplicates, message
 from forecast_assets.policies import spark_asset
@@ -60,6 +61,24 @@ class IngestionConfig(dg.Config):
         description="refuse fractional quantities (for a business that sells whole units only); by default "
         "quantities like 0.75 are sales (goods sold by weight, partial packs)",
     )
+    columns: dict[str, str] = Field(
+        default={},
+        description="role -> the files' column, e.g. {produto: sku, data_venda: order_date} (roles: produto, "
+        "categoria_valor, quantidade, valor_total, data_venda, preco_unitario); roles not named are found by their "
+        "names in English, Portuguese and Spanish",
+    )
+    locale: str | None = Field(
+        default=None,
+        description="the files' locale, e.g. pt_BR (decimal comma, day-first dates), en_US; unset: told from each "
+        "file, which is refused when its numbers or dates could be read two ways",
+    )
+    date_format: str | None = Field(default=None, description="the files' date format, e.g. %d/%m/%Y")
+    sheet: str | None = Field(default=None, description="a workbook's sales sheet (default: the only one with sales)")
+    later_uploads_replace_days: bool = Field(
+        default=False,
+        description="each folder just under landing_prefix is one upload (run-data's), in time order by name: a "
+        "day's sales come from the latest upload holding that day, so a re-exported week replaces the stored one",
+    )
     max_quantidade: float = Field(default=1_000_000, gt=0, description="larger quantities are absurd")
     max_valor_total: float = Field(default=1e9, gt=0, description="larger values are absurd")
 
@@ -76,6 +95,14 @@ def limits_for(
         max_valor_total=config.max_valor_total,
         whole_units=config.whole_units,
     )
+
+
+def read_options(config: IngestionConfig) -> ReadOptions:
+    """How this run reads its files; a malformed option fails the run at once (retrying cannot fix it)."""
+    try:
+        return ReadOptions.of(config.columns, config.locale, config.date_format, config.sheet)
+    except ValueError as error:
+        raise dg.Failure(f"raw_sales config: {error}", allow_retries=False) from None
 
 
 def write_demo_sales(warehouse: Warehouse, weeks: list, existing: set[str], log) -> int:
@@ -232,10 +259,13 @@ def validate_landing(
     start: date,
     end: date,
     prefix: str = "",
+    options: ReadOptions | None = None,
+    uploads_replace_days: bool = False,
 ) -> LandingReport:
     """Read and validate the landed files that hold rows of the weeks [start, end); the week index tells
     which those are without reading the others (a file version not in it yet is read once and indexed).
-    Nothing one file holds can stop the others: a file that cannot be read is rejected with its reason."""
+    Nothing one file holds can stop the others: a file that cannot be read is rejected with its reason.
+    `uploads_replace_days`: a day's rows come from the latest upload folder under `prefix` holding that day."""
     index = WeekIndex(warehouse)
     window = {(start + timedelta(days=7 * i)).isoformat() for i in range((end - start).days // 7)}
     parsed, rejected = [], {}
@@ -244,7 +274,7 @@ def validate_landing(
         if known is not None and not window.intersection(known):
             continue
         try:
-            result = parse_landed(warehouse, stored, limits)
+            result = parse_landed(warehouse, stored, limits, options)
         except FileProblem as problem:
             rejected[stored.key] = problem
             continue
@@ -256,6 +286,8 @@ def validate_landing(
         if window.intersection(weeks):
             parsed.append(result)
     index.save([f for f in files if f.key not in rejected], prefix)
+    if uploads_replace_days:
+        parsed = latest_upload_per_day(parsed, prefix)
 
     good_all = pd.concat([p.good for p in parsed], ignore_index=True) if parsed else _empty_good()
     good_all, duplicates_all = mark_duplicates(good_all)
@@ -287,6 +319,26 @@ def validate_landing(
         week_rows=week_rows,
         notes={p.file: p.notes for p in parsed if p.notes},
     )
+
+
+def latest_upload_per_day(parsed: list, prefix: str) -> list:
+    """The files' rows with each day's taken from the latest upload (the last folder under `prefix`, in name
+    order) holding a good row of that day: a re-exported day replaces the earlier upload's rows of it."""
+    upload = {p.file: p.file[len(prefix) :].split("/", 1)[0] for p in parsed}
+    latest: dict = {}
+    for p in parsed:
+        for day in p.good["data_venda"].unique():
+            latest[day] = max(latest.get(day, ""), upload[p.file])
+    for p in parsed:
+        mine = upload[p.file]
+        newest = p.good["data_venda"].map(latest).to_numpy() == mine
+        replaced_bad = p.bad["data_venda"].map(as_date).map(lambda d, mine=mine: latest.get(d, mine) > mine)
+        dropped = int((~newest).sum())
+        p.good, p.bad = p.good[newest], p.bad[~replaced_bad.to_numpy(dtype=bool)]
+        p.rows -= dropped + int(replaced_bad.sum())
+        if dropped:
+            p.notes.append(f"{dropped} row(s) of days a later upload holds: replaced by its rows")
+    return parsed
 
 
 def _partition(day, start: date, end: date, partition_keys: list[str]) -> str | None:
@@ -420,8 +472,18 @@ def raw_sales(
         context.log.warning(line)
 
     limits = limits_for(config, first_day=context.assets_def.partitions_def.start.date())
-    prefix = config.landing_prefix
-    report = validate_landing(warehouse, landing.sales, limits, context.partition_keys, start, end, prefix)
+    prefix, options = config.landing_prefix, read_options(config)
+    report = validate_landing(
+        warehouse,
+        landing.sales,
+        limits,
+        context.partition_keys,
+        start,
+        end,
+        prefix,
+        options,
+        uploads_replace_days=config.later_uploads_replace_days,
+    )
     moved = quarantine_rejected(warehouse, report, context.log)
     for key, notes in report.notes.items():
         context.log.info(f"{key}: {'; '.join(notes)}")
@@ -442,6 +504,9 @@ def raw_sales(
                 "files_feeding_run": len(report.scope),
                 "files_quarantined": dg.MetadataValue.json({k: str(p) for k, p in report.rejected.items()}),
                 "files_not_read": dg.MetadataValue.md("\n".join(f"- {line}" for line in not_read) or "none"),
+                "how_files_were_read": dg.MetadataValue.md(
+                    "\n".join(f"- {key}: {'; '.join(notes)}" for key, notes in report.notes.items()) or "as written"
+                ),
                 "rows_read": report.rows_in_scope,
                 "bad_rows": report.bad_rows_in_scope,
                 "duplicate_rows_dropped": len(report.duplicates),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from forecast_assets.assets.ingestion import limits_for
-from forecast_assets.jobs import automated_run_config, ml_pipeline
+from forecast_assets.jobs import automated_run_config, ml_pipeline, read_options
 from forecast_assets.landing.area import (
     DEMO_PREFIX,
     WeekIndex,
@@ -40,17 +40,21 @@ def new_sales_files_tick(
     for stored in landing.unsupported:
         if seen.get(stored.key) != stored.version:
             seen[stored.key] = stored.version
-            problems.append(f"{stored.key}: not read (suffix not a sales format: expected .csv, .csv.gz or .parquet)")
+            problems.append(
+                f"{stored.key}: not read (suffix not a sales format: expected .csv, .csv.gz, .parquet or .xlsx)"
+            )
     problems += [f"{key!r}: skipped ({why})" for key, why in landing.unaddressable.items() if key not in seen]
     seen.update(dict.fromkeys(landing.unaddressable, ""))
     index, limits = WeekIndex(warehouse), limits_for(first_day=settings.first_week)
-    run_config = automated_run_config(settings)
+    run_config, options = automated_run_config(settings), read_options(settings)
     for stored in landing.sales:
         if stored.key.startswith(DEMO_PREFIX) or seen.get(stored.key) == stored.version:
             continue
         seen[stored.key] = stored.version  # read once, whatever happens below: the cursor always moves on
         try:
-            request = _request_for(stored, warehouse, index, limits, weekly, complete_weeks, problems, run_config)
+            request = _request_for(
+                stored, warehouse, index, limits, weekly, complete_weeks, problems, run_config, options
+            )
         except Exception as error:  # noqa: BLE001 - one file (or one storage hiccup) never stops the tick
             problems.append(f"{stored.key}: not handled ({type(error).__name__}: {str(error)[:200]})")
             continue
@@ -71,11 +75,11 @@ def new_sales_files_tick(
 
 
 def _request_for(
-    stored, warehouse, index, limits, weekly, complete_weeks, problems, run_config
+    stored, warehouse, index, limits, weekly, complete_weeks, problems, run_config, options
 ) -> dg.RunRequest | None:
     """The run for one new file version, or None (with the reason appended to problems)."""
     try:
-        parsed = parse_landed(warehouse, stored, limits)
+        parsed = parse_landed(warehouse, stored, limits, options)
         if problem := unusable(parsed, limits):
             raise problem
     except FileProblem as problem:

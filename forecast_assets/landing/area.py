@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from forecast_assets.landing.formats import ReadOptions
 from forecast_assets.landing.schema import Check, FileProblem
 from forecast_assets.landing.validation import Limits, ParsedFile, as_date, message, parse_sales_file
 from forecast_assets.resources.storage import StorageError, StoredObject, Warehouse, safe_key
@@ -33,6 +34,7 @@ INTERNAL_PREFIXES = (QUARANTINE_PREFIX, "_index/")
 READ_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq", ".parq", ".xlsx", ".xlsm", ".xls", ".ods", ".zip")
 SAFE_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=/-]*")
 UNSAFE_IN_NAME = re.compile(r"[^\w.=+@()-]")
+NOT_A_SALES_FORMAT = "not read (suffix not a sales format: expected .csv, .csv.gz, .txt, .parquet or .xlsx)"
 MAX_NAME_BYTES = 120  # of one path segment of a quarantine key; filesystems allow 255
 
 
@@ -47,10 +49,7 @@ class Landing:
 
     def report(self) -> list[str]:
         """One line per file that is not read, for the run's log and metadata and the sensor's log."""
-        lines = [
-            f"{o.key}: not read (suffix not a sales format: expected .csv, .csv.gz, .txt or .parquet)"
-            for o in self.unsupported
-        ]
+        lines = [f"{o.key}: {NOT_A_SALES_FORMAT}" for o in self.unsupported]
         return lines + [f"{key!r}: skipped ({why})" for key, why in self.unaddressable.items()]
 
 
@@ -86,10 +85,12 @@ def safe_prefix(prefix: str) -> str:
     return prefix
 
 
-def parse_landed(warehouse: Warehouse, stored: StoredObject, limits: Limits) -> ParsedFile:
+def parse_landed(
+    warehouse: Warehouse, stored: StoredObject, limits: Limits, options: ReadOptions | None = None
+) -> ParsedFile:
     """One landed file, read and validated (FileProblem when it cannot be sales; a storage failure is not
     the file's and propagates)."""
-    return parse_sales_file(stored.key, warehouse.read_bytes(LANDING_BUCKET, stored.key), limits)
+    return parse_sales_file(stored.key, warehouse.read_bytes(LANDING_BUCKET, stored.key), limits, options)
 
 
 def unusable(parsed: ParsedFile, limits: Limits) -> FileProblem | None:

@@ -7,8 +7,10 @@ from pyspark.sql import types as T
 
 COLUMNS = ("produto", "categoria_valor", "quantidade", "valor_total", "data_venda")
 TEXT_COLUMNS = ("produto", "categoria_valor")
-# A sale date: YYYY-MM-DD, optionally with a time and a zone after it (the date as written counts).
-ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
+# A sale date: YYYY-MM-DD, optionally with a time (groups 4-6, checked) and a zone (the date as written counts).
+ISO_DATE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
 SALES_SCHEMA = T.StructType(
     [
         T.StructField("produto", T.StringType()),
@@ -30,7 +32,7 @@ class Check(StrEnum):
     NO_DUPLICATE_ROWS = "no_duplicate_rows"
 
 
-BAD_ROW_COLUMNS = ["file", "row", "line", "check", "column", "reason", *COLUMNS]
+BAD_ROW_COLUMNS = ["file", "row", "line", "sheet", "check", "column", "reason", *COLUMNS]
 
 
 class FileProblem(ValueError):

@@ -15,8 +15,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from forecast_assets.landing.formats import RawCells, read_cells, undecodable
-from forecast_assets.landing.schema import BAD_ROW_COLUMNS, COLUMNS, ISO_DATE, TEXT_COLUMNS, Check, FileProblem
+from forecast_assets.landing import locales
+from forecast_assets.landing.columns import UNIT_PRICE
+from forecast_assets.landing.formats import RawCells, ReadOptions, read_cells, undecodable
+from forecast_assets.landing.schema import BAD_ROW_COLUMNS, COLUMNS, TEXT_COLUMNS, Check, FileProblem
 
 # Zero-width, bidirectional-control and byte-order-mark characters: invisible, yet they make names differ.
 INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
@@ -49,12 +51,12 @@ class ParsedFile:
     notes: list[str] = field(default_factory=list)  # accepted oddities (delimiter, extra columns, encoding)
 
 
-def parse_sales_file(file: str, body: bytes | None, limits: Limits) -> ParsedFile:
-    """Read and validate one landed file (format told by its bytes). Raises FileProblem for a file that
-    cannot be sales at all, whatever went wrong with it (a reader's unforeseen exception included), so that
-    one file can never stop the others."""
+def parse_sales_file(file: str, body: bytes | None, limits: Limits, options: ReadOptions | None = None) -> ParsedFile:
+    """Read and validate one landed file (format told by its bytes) as `options` say. Raises FileProblem for
+    a file that cannot be sales at all, whatever went wrong with it (a reader's unforeseen exception included),
+    so that one file can never stop the others."""
     try:
-        return _parse(file, body, limits)
+        return _parse(file, body, limits, options or ReadOptions())
     except (FileProblem, MemoryError, KeyboardInterrupt):
         raise
     except Exception as error:  # noqa: BLE001 - contained: this file is refused, the others go on
@@ -65,9 +67,9 @@ def parse_sales_file(file: str, body: bytes | None, limits: Limits) -> ParsedFil
         ) from error
 
 
-def _parse(file: str, body: bytes | None, limits: Limits) -> ParsedFile:
-    raw = read_cells(file, body)
-    parsed = _validate(file, raw, limits)
+def _parse(file: str, body: bytes | None, limits: Limits, options: ReadOptions) -> ParsedFile:
+    raw = read_cells(file, body, options)
+    parsed = _validate(file, raw, limits, options)
     if raw.shape_errors:
         parsed.bad = pd.concat([_frame(raw.shape_errors), parsed.bad], ignore_index=True).sort_values(
             "row", kind="stable", ignore_index=True
@@ -109,9 +111,10 @@ class _Quoted(NamedTuple):
     what: str
 
 
-def _validate(file: str, raw: RawCells, limits: Limits) -> ParsedFile:
+def _validate(file: str, raw: RawCells, limits: Limits, options: ReadOptions) -> ParsedFile:
     cells = raw.cells
     n = len(cells)
+    label = raw.mapping.label
     problems: list[pd.DataFrame] = []  # one frame per (check, column): position, reason
 
     def flag(mask, check: Check, column: str, reason: str | _Quoted) -> None:
@@ -122,14 +125,24 @@ def _validate(file: str, raw: RawCells, limits: Limits) -> ParsedFile:
             reason = np.array([f"{_quote(t)} {reason.what}" for t in reason.text.to_numpy()[mask]], dtype=object)
         problems.append(pd.DataFrame({"pos": np.flatnonzero(mask), "check": check, "column": column, "reason": reason}))
 
-    text = {c: _text(cells[c]) for c in COLUMNS}
+    derived_revenue = UNIT_PRICE in cells.columns
+    numeric = ["quantidade", UNIT_PRICE if derived_revenue else "valor_total"]
+    text = {c: _text(cells[c]) for c in cells.columns}
+    try:
+        locale = options.parsed_locale
+        decimal = locales.decide_decimal(_votes(cells, numeric, locales.decimal_vote), locale)
+        day_first = locales.decide_day_first(
+            _votes(cells, ["data_venda"], locales.date_vote), locale, options.date_format
+        )
+    except locales.StyleProblem as problem:
+        raise FileProblem(file, str(problem)) from None
     if not raw.utf8:  # undecodable bytes were kept as lone surrogates
         for column in COLUMNS:
             flag(
                 _by_value(text[column], undecodable),
                 Check.COLUMNS_AND_TYPES,
                 column,
-                "holds bytes that are not UTF-8; expected UTF-8 text (save the export as CSV UTF-8)",
+                f"{label(column)} holds bytes that are not UTF-8; expected UTF-8 text (save the export as CSV UTF-8)",
             )
     names = {}
     for column in TEXT_COLUMNS:
@@ -145,12 +158,22 @@ def _validate(file: str, raw: RawCells, limits: Limits) -> ParsedFile:
             f"is longer than {limits.max_text_length} characters; expected a name",
         )
     for column in COLUMNS:
-        present = names[column] if column in names else text[column]
+        source = UNIT_PRICE if column == "valor_total" and derived_revenue else column
+        present = names[column] if column in names else text[source]
         flag(present.isna(), Check.NO_NULL_KEYS, column, "is empty; expected a value in every row")
 
-    def number(column: str, expected: str, minimum: str, maximum: float) -> pd.Series:
-        """The column as floats (0 where unusable), flagging text, non-finite and out-of-range cells."""
-        values, shown = _numbers(cells[column], text[column]), text[column]
+    point = decimal or "."
+    style = f" (decimal {'comma' if point == ',' else 'point'}, as {locale.name if locale else 'this file'} writes)"
+
+    def number(column: str, source: str, expected: str, minimum: str, maximum: float) -> tuple[pd.Series, pd.Series]:
+        """The column as floats (0 where unusable) and whether each was written with a fraction, flagging
+        text, non-finite and out-of-range cells."""
+        read = _by_value(cells[source], lambda v: _number(v, decimal))
+        values = read.map(lambda pair: pair[0]).astype("float64")
+        fractional = read.map(lambda pair: pair[1]).astype(bool)
+        shown = text[source]
+        if decimal == "," or locale:
+            expected = expected.replace(".", ",") + style if decimal == "," else expected + style
         flag(
             shown.notna() & values.isna(),
             Check.COLUMNS_AND_TYPES,
@@ -168,9 +191,10 @@ def _validate(file: str, raw: RawCells, limits: Limits) -> ParsedFile:
             column,
             _Quoted(shown, f"is absurd; expected at most {maximum:,.0f}"),
         )
-        return usable
+        return usable, fractional
 
-    q = number(
+    q, q_fraction = number(
+        "quantidade",
         "quantidade",
         "expected a quantity like 3 or 0.75",
         "is zero or negative; expected a quantity sold above 0 (returns and cancellations are not sales)",
@@ -178,21 +202,36 @@ def _validate(file: str, raw: RawCells, limits: Limits) -> ParsedFile:
     )
     if limits.whole_units:
         flag(
-            q != np.round(q),
+            q_fraction | (q != np.round(q)),
             Check.COLUMNS_AND_TYPES,
             "quantidade",
             _Quoted(text["quantidade"], "is not a whole number; expected whole units (raw_sales config whole_units)"),
         )
-    v = number("valor_total", "expected an amount like 123.45", "is negative; expected >= 0", limits.max_valor_total)
+    v, _ = number(
+        "valor_total",
+        UNIT_PRICE if derived_revenue else "valor_total",
+        "expected an amount like 123.45",
+        "is negative; expected >= 0",
+        limits.max_valor_total,
+    )
+    if derived_revenue:
+        v = v * q
 
-    days = _by_value(cells["data_venda"], as_date)
+    days = _by_value(cells["data_venda"], lambda value: _date(value, day_first, options.date_format))
     ordinals = _by_value(days, lambda d: None if d is None else d.toordinal()).astype("float64")
     shown = text["data_venda"]
+    unread = shown.notna() & days.isna()
+    if options.date_format and unread.any() and unread.sum() == shown.notna().sum():
+        raise FileProblem(
+            file,
+            f"DATE_FORMAT {options.date_format!r} matches none of its {int(unread.sum())} date cell(s) (e.g. "
+            f"{_quote(shown[unread].iloc[0])}); expected the format its dates are written in",
+        )
     flag(
-        shown.notna() & days.isna(),
+        unread,
         Check.COLUMNS_AND_TYPES,
         "data_venda",
-        _Quoted(shown, "is not a date; expected YYYY-MM-DD"),
+        _Quoted(shown, f"is not a date; {_date_expected(day_first, options)}"),
     )
     flag(
         ordinals < limits.first_day.toordinal(),
@@ -229,19 +268,21 @@ def _validate(file: str, raw: RawCells, limits: Limits) -> ParsedFile:
     if not problems:
         return ParsedFile(file=file, rows=n, good=good, bad=pd.DataFrame(columns=BAD_ROW_COLUMNS))
     found = pd.concat(problems, ignore_index=True).sort_values(["pos"], kind="stable")
-    found["said"] = found["column"] + " " + found["reason"]
+    found["said"] = found["column"].map(label) + " " + found["reason"]
     grouped = found.groupby("pos", sort=True)
     first = grouped[["check", "column"]].first()
     pos = first.index.to_numpy()
+    raw_values = {c: text[c] for c in COLUMNS} | ({"valor_total": text[UNIT_PRICE]} if derived_revenue else {})
     bad = pd.DataFrame(
         {
             "file": file,
             "row": source_rows[pos],
             "line": raw.lines[pos] if len(raw.lines) else 0,
+            "sheet": raw.sheet,
             "check": first["check"].to_numpy(),
             "column": first["column"].to_numpy(),
             "reason": grouped["said"].agg("; ".join).to_numpy(),
-            **{c: text[c].iloc[pos].map(printable).to_numpy(dtype=object) for c in COLUMNS},
+            **{c: raw_values[c].iloc[pos].map(printable).to_numpy(dtype=object) for c in COLUMNS},
         }
     )
     return ParsedFile(file=file, rows=n, good=good, bad=bad)
@@ -270,17 +311,13 @@ def _text(column: pd.Series) -> pd.Series:
     return text.astype(object).where(text.notna(), None)
 
 
-def _numbers(raw: pd.Series, text: pd.Series) -> pd.Series:
-    """Numbers as floats (NaN where the cell is not a number; inf stays inf)."""
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        return raw.astype("float64")
-    stripped = text.str.strip()
-    return pd.to_numeric(stripped.where(~stripped.str.lower().isin(["nan", "-nan", "+nan"]), "x"), errors="coerce")
-
-
 def as_date(value) -> date | None:
-    """A sale date from a typed value or YYYY-MM-DD text (a time, and a zone, after it are ignored: the date
-    as written is the day of the sale). None when it is not a real calendar date."""
+    """A sale date from a typed value or ISO text (`YYYY-MM-DD`; a valid time, and a zone, after it are ignored:
+    the date as written is the day of the sale). None when it is not a real calendar date."""
+    return _date(value, None, None)
+
+
+def _date(value, day_first: bool | None, date_format: str | None) -> date | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):
@@ -289,13 +326,37 @@ def as_date(value) -> date | None:
         return value if type(value) is date else value.date()
     if not isinstance(value, str):
         return None
-    match = ISO_DATE.match(value.strip())
-    if not match:
-        return None
-    try:
-        return date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:  # 2024-02-30, year 0
-        return None
+    return locales.read_date(value, day_first, date_format)
+
+
+def _date_expected(day_first: bool | None, options: ReadOptions) -> str:
+    if options.date_format:
+        return f"expected {options.date_format} (DATE_FORMAT) or YYYY-MM-DD"
+    if day_first is not None:
+        return f"expected {'23/01/2017 (day first)' if day_first else '01/23/2017 (month first)'} or YYYY-MM-DD"
+    return "expected YYYY-MM-DD (or set DATE_FORMAT, e.g. %d/%m/%Y)"
+
+
+def _number(value, decimal: str | None) -> tuple[float, bool]:
+    """(value, written with a fraction) of a typed or text cell; NaN when it is not a number."""
+    if value is None or isinstance(value, bool):
+        return np.nan, False
+    if isinstance(value, int | float | np.integer | np.floating):
+        value = float(value)
+        return value, bool(np.isfinite(value) and value != round(value))
+    if not isinstance(value, str) or value.strip().casefold() in ("nan", "-nan", "+nan"):
+        return np.nan, False
+    return locales.read_number(value, decimal)
+
+
+def _votes(cells: pd.DataFrame, columns: list[str], vote) -> dict[str, str]:
+    """What the text cells of `columns` say about the file's style: vote -> the first cell that says it."""
+    said: dict[str, str] = {}
+    for column in columns:
+        for value in pd.unique(cells[column].to_numpy(dtype=object)):
+            if isinstance(value, str) and (verdict := vote(value)) is not None:
+                said.setdefault(verdict, value)
+    return said
 
 
 def printable(value: str | None) -> str | None:
@@ -317,7 +378,8 @@ def _frame(records: list[dict]) -> pd.DataFrame:
 
 def message(bad_row) -> str:
     """One bad row as a sentence naming the file, row (and line), column and what was expected."""
-    where = f"row {bad_row['row']}" + (f" (line {bad_row['line']})" if bad_row["line"] else "")
+    line = f"sheet {bad_row['sheet']!r} row {bad_row['line']}" if bad_row.get("sheet") else f"line {bad_row['line']}"
+    where = f"row {bad_row['row']}" + (f" ({line})" if bad_row["line"] else "")
     return f"{bad_row['file']} {where}: {bad_row['reason']}"
 
 
