@@ -18,6 +18,7 @@ S3A_JARS = $$( [ "$${FORECAST_STORAGE:-local}" = minio ] && PYTHON=$(PY) scripts
 help:
 	@echo "make run    set up, then materialize the whole graph on the embedded default and print a summary"
 	@echo "            make run DATA=path/to/sales.csv (files or folders): your own sales instead of the demo"
+	@echo "            (COLUMNS=produto=sku,... LOCALE=pt_BR DATE_FORMAT=%d/%m/%Y SHEET=name FRESH=1)"
 	@echo "make dev    the Dagster UI (and daemon) on the same DAGSTER_HOME"
 	@echo "make test   set up, then run the whole test suite (real Spark, real MinIO)"
 	@echo "make test-fast  the unit tier only: no JVM, no MinIO (under a minute)"
@@ -38,13 +39,17 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
-# `make run DATA=path/to/sales.csv` (files or folders, CSV or Parquet): your sales instead of the demo.
+# `make run DATA=path/to/sales.csv` (files or folders, CSV, Parquet or Excel): your sales instead of the demo,
+# added to the weeks stored before (FRESH=1: a new history). COLUMNS="produto=sku,...", LOCALE=pt_BR,
+# DATE_FORMAT=%d/%m/%Y, SHEET=Vendas: how to read files that do not say it themselves.
 # `make run PROFILE=small`: one or two grid points per model, a quick demo (full: the original design's grids).
 PROFILE ?= full
 run: setup
 # DATA on the command line, even empty (an error, not the demo), or a non-empty DATA in the environment
 ifneq ($(filter command line,$(origin DATA))$(DATA),)
-	FORECAST_PROFILE=$(PROFILE) FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli run-data $(DATA)
+	FORECAST_PROFILE=$(PROFILE) FORECAST_S3A_JARS="$(S3A_JARS)" $(PY) -m forecast_assets.cli run-data $(DATA) \
+		--columns "$(COLUMNS)" --locale "$(LOCALE)" --date-format "$(DATE_FORMAT)" --sheet "$(SHEET)" \
+		$(if $(filter 1 yes true,$(FRESH)),--fresh)
 else
 	FORECAST_S3A_JARS="$(S3A_JARS)" $(VENV)/bin/dagster job execute -m forecast_assets -j ml_pipeline \
 		-c <(FORECAST_PROFILE=$(PROFILE) $(PY) -m forecast_assets.cli run-config) \

@@ -1,6 +1,8 @@
 """`python -m forecast_assets.cli` (`--help` on every command): your own sales files in one command (`run-data`,
 what `make run DATA=...` runs), the run summary, the demo's partition range, the buckets."""
 
+from __future__ import annotations
+
 import argparse
 import hashlib
 import json
@@ -12,13 +14,17 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from forecast_assets.partitions import DEMO_WEEKS, weekly_partitions
 from forecast_assets.settings import BUCKETS, HISTORY_START_VARIABLE, LANDING_BUCKET, Settings
 
-UPLOADS_PREFIX = "uploads/"
+if TYPE_CHECKING:
+    from forecast_assets.landing.formats import ReadOptions
+
+UPLOADS_PREFIX = "uploads/"  # uploads/<history>/<landed at>-<content hash>/<file>: one folder per run-data call
 
 
 class DataError(ValueError):
@@ -28,7 +34,7 @@ class DataError(ValueError):
 @dataclass
 class LandingPlan:
     files: dict[str, bytes]  # landed key -> content
-    prefix: str  # the folder of raw-data holding exactly these files
+    prefix: str  # this upload's folder (landing time, content hash) inside the history's folder of uploads/
     first_day: date
     last_day: date
     history_start: date | None  # set for the run when the data starts before the configured start
@@ -58,9 +64,9 @@ def sales_files(paths: list[str]) -> list[Path]:
     return found
 
 
-def plan_landing(paths: list[str], today: date | None = None) -> LandingPlan:
-    """Read and validate the files (as raw_sales will), find the weeks they cover and the history start
-    they need. Raises DataError naming the file and the problem; touches no storage."""
+def plan_landing(paths: list[str], today: date | None = None, options: ReadOptions | None = None) -> LandingPlan:
+    """Read and validate the files (as raw_sales will, with the same options), find the weeks they cover and
+    the history start they need. Raises DataError naming the file and the problem; touches no storage."""
     from forecast_assets.landing.schema import FileProblem
     from forecast_assets.landing.validation import Limits, message, parse_sales_file
 
@@ -73,14 +79,18 @@ def plan_landing(paths: list[str], today: date | None = None) -> LandingPlan:
     for path in files:
         body = path.read_bytes()
         try:
-            parsed = parse_sales_file(path.name, body, limits)
+            parsed = parse_sales_file(path.name, body, limits, options)
         except FileProblem as problem:
             raise DataError(f"{path}: {str(problem).removeprefix(path.name + ': ')}") from None
         if parsed.good.empty:
             example = message(parsed.bad.iloc[0]) if len(parsed.bad) else "no rows"
             raise DataError(f"{path}: none of its {parsed.rows} row(s) is a usable sales row, e.g. {example}")
+        notes += [f"{path}: {note}" for note in parsed.notes]
         if len(parsed.bad):
-            notes.append(f"{path}: {len(parsed.bad)} of {parsed.rows} row(s) will be quarantined")
+            notes.append(
+                f"{path}: {len(parsed.bad)} of {parsed.rows} row(s) will be quarantined, e.g. "
+                f"{message(parsed.bad.iloc[0])}"
+            )
         days = parsed.good["data_venda"]
         first = min(first or days.min(), days.min())
         last = max(last or days.max(), days.max())
@@ -108,7 +118,7 @@ def plan_landing(paths: list[str], today: date | None = None) -> LandingPlan:
         notes.append(f"sales after {last_complete + timedelta(days=6)} belong to the week still running: not used")
     return LandingPlan(
         files=contents,
-        prefix=f"{UPLOADS_PREFIX}{digest.hexdigest()[:12]}/",
+        prefix=f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{digest.hexdigest()[:12]}/",
         first_day=first,
         last_day=last,
         history_start=history_start,
@@ -117,51 +127,94 @@ def plan_landing(paths: list[str], today: date | None = None) -> LandingPlan:
     )
 
 
-def stored_weeks_outside(keys: tuple[str, str]) -> list[str]:
-    """raw_sales weeks already stored with rows outside [first, last]: a run over new data would mix them in."""
+def stored_history() -> tuple[list[str], str | None, int]:
+    """The raw_sales weeks stored, the uploads/ folder of run-data's current history (None before the first),
+    and how many files of the landing area are not the demo's."""
+    from forecast_assets.landing.area import list_landing
+
     with _resource("processed_data_io") as io_manager:
         current = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"]
-    return sorted(k for k, entry in current.items() if entry.get("key") and not keys[0] <= k <= keys[1])
+    with _resource("warehouse") as warehouse:
+        landing = list_landing(warehouse)
+    folders = sorted(
+        {o.key.split("/")[1] for o in landing.sales if o.key.startswith(UPLOADS_PREFIX) and o.key.count("/") > 2}
+    )
+    weeks = sorted(k for k, entry in current.items() if entry.get("key"))
+    return weeks, folders[-1] if folders else None, landing.user_files
 
 
-def run_data(paths: list[str]) -> int:
-    """`make run DATA=...`: land the files, run ml_pipeline over exactly the weeks they cover, print the summary."""
+def start_new_history(reason: str) -> int:
+    """Take every stored raw_sales week out of the history training reads (the versions stay stored, the
+    manifest keeps them under `retired`); returns how many weeks."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def retire(manifest: dict) -> int:
+        weeks = len(manifest["current"])
+        manifest.setdefault("retired", []).append({"at": now, "reason": reason, "current": manifest["current"]})
+        manifest["current"] = {}
+        return weeks
+
+    with _resource("processed_data_io") as io_manager:
+        return io_manager.update_manifest(dg.AssetKey("raw_sales"), retire)
+
+
+def run_data(paths: list[str], options: ReadOptions | None = None, fresh: bool = False) -> int:
+    """`make run DATA=...`: land the files, run ml_pipeline over the weeks they cover (adding them to the weeks
+    stored before, unless `fresh`), print the summary."""
     try:
-        plan = plan_landing(paths)
+        plan = plan_landing(paths, options=options)
     except ValueError as error:  # DataError, or a malformed FORECAST_HISTORY_START
         print(f"error: {error}", file=sys.stderr)
         return 2
-    env = dict(os.environ)
-    if plan.history_start:
-        env[HISTORY_START_VARIABLE] = plan.history_start.isoformat()
-        os.environ[HISTORY_START_VARIABLE] = plan.history_start.isoformat()
+    for note in plan.notes:
+        print(f"note: {note}")
+    weeks, history, user_files = stored_history()
+    first, last = plan.partition_keys
+    if weeks and (fresh or not user_files):
+        why = "FRESH=1 (run-data --fresh)" if fresh else "the warehouse held only the demo's weeks"
+        retired = start_new_history(f"run-data: {why}")
         print(
-            f"your sales start {plan.first_day}, before the configured history start: this run uses "
-            f"{HISTORY_START_VARIABLE}={plan.history_start} (export it, or put it in .env, to keep these "
+            f"{why}: a new history starts with your data; the {retired} stored week(s) are kept but no longer "
+            "trained on (demo rows never mix with yours)"
+        )
+        weeks, history = [], None
+    elif weeks:
+        replaced = [w for w in weeks if first <= w <= last]
+        print(f"adding your weeks to the {len(weeks)} stored ({weeks[0]} .. {weeks[-1]}); training reads them all")
+        if replaced:
+            print(
+                f"{len(replaced)} stored week(s) get a new version ({replaced[0]} .. {replaced[-1]}): each day your "
+                "files hold replaces that day's earlier rows"
+            )
+    history = history or f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    env = dict(os.environ)
+    start = min([date.fromisoformat(first), *[date.fromisoformat(w) for w in weeks[:1]]])
+    if start < Settings.from_env().first_week:  # the stored weeks and these must all be partitions
+        env[HISTORY_START_VARIABLE] = start.isoformat()
+        os.environ[HISTORY_START_VARIABLE] = start.isoformat()
+        print(
+            f"your sales history starts {start}, before the configured history start: this run uses "
+            f"{HISTORY_START_VARIABLE}={start} (export it, or put it in .env, to keep these "
             "weeks in `make dev` and the schedules)"
         )
-    mixed = stored_weeks_outside(plan.partition_keys)
-    if mixed:
-        print(
-            f"error: the warehouse already holds raw_sales weeks outside your data ({mixed[0]} .. {mixed[-1]}, "
-            f"{len(mixed)} weeks, e.g. from the demo): training would mix them in. Use a fresh warehouse, e.g. "
-            f"FORECAST_WAREHOUSE=warehouse-mine, or `make clean` first. Nothing was landed.",
-            file=sys.stderr,
-        )
-        return 2
+    folder = f"{UPLOADS_PREFIX}{history}/"
     with _resource("warehouse") as warehouse:
         warehouse.ensure_bucket(LANDING_BUCKET)
         for key, body in plan.files.items():
-            warehouse.write_bytes(LANDING_BUCKET, plan.prefix + key, body)
-        where = warehouse.uri(LANDING_BUCKET, plan.prefix)
+            warehouse.write_bytes(LANDING_BUCKET, folder + plan.prefix + key, body)
+        where = warehouse.uri(LANDING_BUCKET, folder + plan.prefix)
     print(f"landed {len(plan.files)} file(s) in {where} (sales {plan.first_day} .. {plan.last_day})")
-    for note in plan.notes:
-        print(f"note: {note}")
-    first, last = plan.partition_keys
     print(f"running ml_pipeline over the weeks {first} .. {last}")
-    # The same run config as the schedule's (FORECAST_PROFILE, ...), reading only the landed files.
+    # The same run config as the schedule's (FORECAST_PROFILE, ...), reading this history's uploads only.
     config = run_config()
-    config["ops"]["raw_sales"] = {"config": {"landing_prefix": plan.prefix, "demo_when_empty": False}}
+    config["ops"]["raw_sales"] = {
+        "config": {
+            "landing_prefix": folder,
+            "demo_when_empty": False,
+            "later_uploads_replace_days": True,
+            **(options.as_config() if options else {}),
+        }
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         json.dump(config, handle)  # JSON is YAML
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
@@ -305,11 +358,24 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run-data",
         help="land sales files and run ml_pipeline over exactly the weeks they cover, then print the summary",
-        description="Land CSV/Parquet sales files (or folders of them) in raw-data/uploads/ and run ml_pipeline "
-        "over the weeks they cover (`make run DATA=...`). Columns: produto, categoria_valor, quantidade, "
-        "valor_total, data_venda. Nothing is landed when the files cannot be used.",
+        description="Land CSV, Parquet or Excel sales files (or folders of them) in raw-data/uploads/ and run "
+        "ml_pipeline over the weeks they cover, added to the weeks stored before (`make run DATA=...`). Columns "
+        "(found by name, or --columns): produto, categoria_valor, quantidade, valor_total, data_venda. Nothing is "
+        "landed when the files cannot be used.",
     )
     run.add_argument("paths", nargs="+", metavar="PATH", help="a sales file or a folder of them")
+    run.add_argument(
+        "--columns",
+        default="",
+        help="role=column pairs for columns not found by name, e.g. produto=sku,data_venda=order_date (roles: "
+        "produto, categoria_valor, quantidade, valor_total, data_venda, preco_unitario)",
+    )
+    run.add_argument("--locale", default="", help="the files' locale when they do not decide it, e.g. pt_BR, en_US")
+    run.add_argument("--date-format", default="", help="the files' date format, e.g. %%d/%%m/%%Y")
+    run.add_argument("--sheet", default="", help="a workbook's sales sheet (default: the only one with sales)")
+    run.add_argument(
+        "--fresh", action="store_true", help="start a new history: the weeks stored before are no longer trained on"
+    )
     commands.add_parser(
         "summary",
         help="what the latest ml_pipeline run produced",
@@ -339,7 +405,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv[1:])
     if args.command == "run-data":
-        return run_data(args.paths)
+        from forecast_assets.landing.formats import ReadOptions
+
+        try:
+            options = ReadOptions.of(args.columns, args.locale, args.date_format, args.sheet)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return run_data(args.paths, options, fresh=args.fresh)
     if args.command == "demo-range-tags":
         print(json.dumps(demo_range_tags()))
     elif args.command == "run-config":

@@ -509,10 +509,10 @@ def test_a_reader_failing_in_an_unforeseen_way_stops_only_its_file(local_defs, m
 
     real = validation.read_cells
 
-    def flaky(file, body):
+    def flaky(file, body, options=None):
         if file.endswith("cursed.csv"):
             raise RuntimeError("an exporter nobody has seen")
-        return real(file, body)
+        return real(file, body, options)
 
     monkeypatch.setattr(validation, "read_cells", flaky)
     warehouse = resolved(local_defs, "warehouse")
@@ -522,7 +522,7 @@ def test_a_reader_failing_in_an_unforeseen_way_stops_only_its_file(local_defs, m
     assert [r.tags["forecast/file"] for r in tick.run_requests] == ["v/fine.csv"] and tick.cursor
     assert "could not be read (RuntimeError: an exporter nobody has seen)" in quarantined(warehouse)["v/cursed.csv"]
     warehouse.write_bytes("raw-data", "v/cursed2.csv", text(lines(2, 820)).encode().replace(b"E82", b"E83"))
-    monkeypatch.setattr(validation, "read_cells", lambda f, b: flaky(f.replace("2.csv", ".csv"), b))
+    monkeypatch.setattr(validation, "read_cells", lambda f, b, o=None: flaky(f.replace("2.csv", ".csv"), b, o))
     result = dg.materialize(
         [local_defs.get_assets_def("raw_sales")],
         resources=local_defs.resources,

@@ -42,7 +42,7 @@ MAX_NAME_BYTES = 120  # of one path segment of a quarantine key; filesystems all
 class Landing:
     """What the landing area holds under a prefix."""
 
-    sales: list[StoredObject]  # files read as sales, the demo's included, in key order
+    sales: list[StoredObject]  # files read as sales in key order (the demo's only while no other file landed)
     unsupported: list[StoredObject] = field(default_factory=list)  # other suffixes: reported, left in place
     unaddressable: dict[str, str] = field(default_factory=dict)  # keys storage cannot address -> why
     user_files: int = 0  # files anywhere in the bucket that are not the demo's or ours (quarantined ones count)
@@ -76,6 +76,8 @@ def list_landing(warehouse: Warehouse, prefix: str = "") -> Landing:
             landing.sales.append(stored)
         else:
             landing.unsupported.append(stored)
+    if landing.user_files:  # demo rows never mix with the user's: once real data has landed, the demo is not read
+        landing.sales = [o for o in landing.sales if not o.key.startswith(DEMO_PREFIX)]
     return landing
 
 

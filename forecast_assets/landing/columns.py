@@ -25,7 +25,7 @@ SYNONYMS = {
     "produto": (
         "product", "products", "sku", "item", "produto", "producto", "productname", "productid", "productcode",
         "itemname", "itemid", "itemcode", "articulo", "artigo", "article", "nomeproduto", "codigoproduto",
-        "codproduto", "descricaoproduto", "nombreproducto", "codigoproducto", "stockcode",
+        "codproduto", "codigo", "codigodoproduto", "descricaoproduto", "nombreproducto", "codigoproducto", "stockcode",
     ),
     "categoria_valor": (
         "category", "categoria", "categorias", "categoryname", "productcategory", "categoriaproduto",
@@ -159,7 +159,7 @@ def resolve(header: list[str], explicit: dict[str, str]) -> Mapping:
     sources = {role: header[i] for role, i in positions.items()}
     mapping = Mapping(positions, sources, missing=[r for r in COLUMNS if r not in positions])
     if found_by_name:
-        mapping.notes.append(f"columns found by name: {', '.join(found_by_name)} ({COLUMNS_OPTION} to choose others)")
+        mapping.notes.append(f"columns found by name: {', '.join(found_by_name)} (COLUMNS to choose others)")
     if "categoria_valor" in mapping.missing:
         mapping.notes.append(f"no category column: every product is in the category {NO_CATEGORY}")
     if "quantidade" in mapping.missing:

@@ -491,7 +491,7 @@ def read_workbook(file: str, body: bytes, kind: str, options: ReadOptions | None
         except FileProblem as problem:
             problems[name] = problem.problem
     if not found:
-        said = "; ".join(f"sheet {n!r}: {p}" for n, p in problems.items())
+        said = "; ".join(p if p.startswith("sheet") else f"sheet {n!r} {p}" for n, p in problems.items())
         raise FileProblem(file, f"no sheet holds sales ({said}); expected a sheet with the sales columns")
     if len(found) > 1:
         raise FileProblem(

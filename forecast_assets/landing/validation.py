@@ -384,15 +384,31 @@ def message(bad_row) -> str:
 
 
 def mark_duplicates(good: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split rows equal in all five columns to an earlier row (files in key order): (kept, duplicates as bad rows)."""
+    """Split rows that another file repeats (a file dropped twice, exports that overlap): (kept, duplicates as
+    bad rows). Equal rows within one file are separate sales (order lines: two customers buying one unit at
+    one price on one day); across files, each set of equal rows is kept from the file holding the most of them
+    (the first such, files in key order), so an overlapping export that saw one more sale keeps it."""
     if good.empty:
         return good, pd.DataFrame(columns=BAD_ROW_COLUMNS)
-    repeated = good.duplicated(subset=list(COLUMNS), keep="first").to_numpy()
+    key = list(COLUMNS)
+    ordered = good.assign(_at=np.arange(len(good)))
+    per_file = ordered.groupby([*key, "source_file"], sort=False, dropna=False).agg(
+        _n=("_at", "size"), _first=("_at", "min")
+    )
+    winners = (
+        per_file.reset_index()
+        .sort_values(["_n", "_first"], ascending=[False, True], kind="stable")
+        .drop_duplicates(key, keep="first")
+    )
+    kept_from = ordered[key].merge(
+        winners[[*key, "source_file", "_first"]].rename(columns={"source_file": "_winner"}), on=key, how="left"
+    )
+    repeated = kept_from["_winner"].to_numpy() != good["source_file"].to_numpy()
     if not repeated.any():
         return good, pd.DataFrame(columns=BAD_ROW_COLUMNS)
-    grouped = good.groupby(list(COLUMNS), sort=False, dropna=False)
-    first_file = grouped["source_file"].transform("first")
-    first_row = grouped["source_row"].transform("first")
+    first_file = kept_from["_winner"][repeated]
+    first_row = good["source_row"].to_numpy()[kept_from["_first"].to_numpy()[repeated]]
+    first_row = pd.Series(first_row, index=first_file.index)
     dups = good[repeated]
     bad = pd.DataFrame(
         {
@@ -401,9 +417,7 @@ def mark_duplicates(good: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "line": 0,
             "check": Check.NO_DUPLICATE_ROWS,
             "column": "*",
-            "reason": (
-                "the row repeats " + first_file[repeated] + " row " + first_row[repeated].astype(str)
-            ).to_numpy(),
+            "reason": ("the row repeats " + first_file + " row " + first_row.astype(str)).to_numpy(),
             **{c: dups[c].astype(str).to_numpy(dtype=object) for c in COLUMNS},
         }
     )
