@@ -158,6 +158,42 @@ def start_new_history(reason: str) -> int:
         return io_manager.update_manifest(dg.AssetKey("raw_sales"), retire)
 
 
+@dataclass
+class History:
+    """What a run-data run adds its weeks to."""
+
+    weeks: list[str]  # the stored raw_sales weeks training will read beside the new ones
+    folder: str  # uploads/<history>/: the uploads this run's raw_sales reads
+    retire: str | None  # why the stored weeks start a new history (retired once the files have landed)
+    said: list[str]
+
+
+def choose_history(keys: tuple[str, str], fresh: bool) -> History:
+    """The history a run over the weeks `keys` adds to: the stored raw_sales weeks and run-data's uploads
+    folder, or a new history when `fresh` or when the warehouse holds only the demo's weeks (the stored weeks
+    are then retired, not deleted). Changes nothing."""
+    weeks, folder, user_files = stored_history()
+    new = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    if weeks and (fresh or not user_files):
+        why = "FRESH=1 (run-data --fresh)" if fresh else "the warehouse held only the demo's weeks"
+        said = (
+            f"{why}: a new history starts with your data; the {len(weeks)} stored week(s) are kept but no longer "
+            "trained on (demo rows never mix with yours)"
+        )
+        return History([], f"{UPLOADS_PREFIX}{new}/", f"run-data: {why}", [said])
+    history = History(weeks, f"{UPLOADS_PREFIX}{folder or new}/", None, [])
+    if weeks:
+        history.said.append(
+            f"adding your weeks to the {len(weeks)} stored ({weeks[0]} .. {weeks[-1]}); training reads them all"
+        )
+    if replaced := [w for w in weeks if keys[0] <= w <= keys[1]]:
+        history.said.append(
+            f"{len(replaced)} stored week(s) get a new version ({replaced[0]} .. {replaced[-1]}): each day your "
+            "files hold replaces that day's earlier rows"
+        )
+    return history
+
+
 def run_data(paths: list[str], options: ReadOptions | None = None, fresh: bool = False) -> int:
     """`make run DATA=...`: land the files, run ml_pipeline over the weeks they cover (adding them to the weeks
     stored before, unless `fresh`), print the summary."""
@@ -168,27 +204,12 @@ def run_data(paths: list[str], options: ReadOptions | None = None, fresh: bool =
         return 2
     for note in plan.notes:
         print(f"note: {note}")
-    weeks, history, user_files = stored_history()
+    history = choose_history(plan.partition_keys, fresh)
+    for line in history.said:
+        print(line)
     first, last = plan.partition_keys
-    if weeks and (fresh or not user_files):
-        why = "FRESH=1 (run-data --fresh)" if fresh else "the warehouse held only the demo's weeks"
-        retired = start_new_history(f"run-data: {why}")
-        print(
-            f"{why}: a new history starts with your data; the {retired} stored week(s) are kept but no longer "
-            "trained on (demo rows never mix with yours)"
-        )
-        weeks, history = [], None
-    elif weeks:
-        replaced = [w for w in weeks if first <= w <= last]
-        print(f"adding your weeks to the {len(weeks)} stored ({weeks[0]} .. {weeks[-1]}); training reads them all")
-        if replaced:
-            print(
-                f"{len(replaced)} stored week(s) get a new version ({replaced[0]} .. {replaced[-1]}): each day your "
-                "files hold replaces that day's earlier rows"
-            )
-    history = history or f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     env = dict(os.environ)
-    start = min([date.fromisoformat(first), *[date.fromisoformat(w) for w in weeks[:1]]])
+    start = min([date.fromisoformat(first), *[date.fromisoformat(w) for w in history.weeks[:1]]])
     if start < Settings.from_env().first_week:  # the stored weeks and these must all be partitions
         env[HISTORY_START_VARIABLE] = start.isoformat()
         os.environ[HISTORY_START_VARIABLE] = start.isoformat()
@@ -197,13 +218,15 @@ def run_data(paths: list[str], options: ReadOptions | None = None, fresh: bool =
             f"{HISTORY_START_VARIABLE}={start} (export it, or put it in .env, to keep these "
             "weeks in `make dev` and the schedules)"
         )
-    folder = f"{UPLOADS_PREFIX}{history}/"
+    folder = history.folder
     with _resource("warehouse") as warehouse:
         warehouse.ensure_bucket(LANDING_BUCKET)
         for key, body in plan.files.items():
             warehouse.write_bytes(LANDING_BUCKET, folder + plan.prefix + key, body)
         where = warehouse.uri(LANDING_BUCKET, folder + plan.prefix)
     print(f"landed {len(plan.files)} file(s) in {where} (sales {plan.first_day} .. {plan.last_day})")
+    if history.retire:  # after the files landed: a failed landing leaves the stored history as it was
+        start_new_history(history.retire)
     print(f"running ml_pipeline over the weeks {first} .. {last}")
     # The same run config as the schedule's (FORECAST_PROFILE, ...), reading this history's uploads only.
     config = run_config()
@@ -313,8 +336,9 @@ def summary(instance: dg.DagsterInstance) -> str:
     forecast = _metadata(instance, "sales_forecast")
     if forecast:
         lines.append(
-            f"forecast: {forecast.get('products')} active products (of {forecast.get('active_products')}) for "
-            f"{forecast.get('forecast_days')}, by method {forecast.get('by_method')}"
+            f"forecast of {forecast.get('target', 'valor_total')}: {forecast.get('products')} active products (of "
+            f"{forecast.get('active_products')}) for {forecast.get('forecast_days')}, by method "
+            f"{forecast.get('by_method')}"
         )
         table = _forecast_table()
         if table is not None:
@@ -329,7 +353,8 @@ def _forecast_table():
         if frame is None:
             return None
         rows = frame.toPandas()
-    table = rows.pivot_table(index=["produto", "method"], columns="forecast_date", values="forecast_valor_total")
+    value = next(c for c in rows.columns if c.startswith("forecast_") and c != "forecast_date")
+    table = rows.pivot_table(index=["produto", "method"], columns="forecast_date", values=value)
     table.columns = [str(c) for c in table.columns]
     table["total"] = table.sum(axis=1)
     return table

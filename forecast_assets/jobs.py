@@ -20,13 +20,17 @@ ml_pipeline = dg.define_asset_job(
 
 def automated_run_config(settings: Settings) -> dict:
     """Run config of the runs schedules and sensors request (and `make run`'s): every candidate with the
-    settings' profile (default full) and folds, the settings' holdout and promotion margin when given."""
+    settings' profile (default full) and folds, the settings' target, holdout and promotion margin when given,
+    and how landed files are read."""
     training: dict = {"profile": settings.profile}
     if settings.cv_folds is not None:
         training["cv_folds"] = settings.cv_folds
     ops: dict = {candidate.asset_name: {"config": training} for candidate in CANDIDATES}
+    features: dict = {"target": settings.target} if settings.target != "valor_total" else {}
     if settings.holdout_weeks is not None:
-        ops["features"] = {"config": {"holdout_weeks": settings.holdout_weeks}}
+        features["holdout_weeks"] = settings.holdout_weeks
+    if features:
+        ops["features"] = {"config": features}
     if settings.min_improvement is not None:
         ops["model_comparison"] = {"config": {"min_improvement": settings.min_improvement}}
     if reading := read_options(settings).as_config():

@@ -72,6 +72,7 @@ VARIABLES = {
     "drift_needs_worse_accuracy": "FORECAST_DRIFT_NEEDS_WORSE_ACCURACY",
     "console_full": "FORECAST_CONSOLE",
     "profile": "FORECAST_PROFILE",
+    "target": "FORECAST_TARGET",
     "cv_folds": "FORECAST_CV_FOLDS",
     "holdout_weeks": "FORECAST_HOLDOUT_WEEKS",
     "min_improvement": "FORECAST_MIN_IMPROVEMENT",
@@ -132,6 +133,7 @@ class Settings:
     drift_needs_worse_accuracy: bool = False  # retrain on drift only when realized accuracy is worse too
     console_full: bool = False  # make run prints Dagster's every event instead of one line per step
     profile: str = "full"  # the grids of automated runs: full (the original design's) or small
+    target: str = "valor_total"  # what automated runs forecast: valor_total (revenue) or quantidade (units)
     cv_folds: int | None = None
     holdout_weeks: int | None = None
     min_improvement: float | None = None
@@ -177,6 +179,8 @@ class Settings:
                 raise ValueError(f"FORECAST_OWNERS: {owner!r} is neither an e-mail address nor team:<name>")
         if self.profile not in ("full", "small"):
             refuse("profile", self.profile, "expected full or small")
+        if self.target not in ("valor_total", "quantidade"):
+            refuse("target", self.target, "expected valor_total (revenue) or quantidade (units sold)")
         if self.notify not in ("log", "smtp", "webhook"):
             refuse("notify", self.notify, "expected log, smtp or webhook")
 
@@ -209,7 +213,7 @@ class Settings:
                     values[name] = float(text)
                 elif name == "owners":
                     values[name] = tuple(o.strip() for o in text.split(",") if o.strip())
-                elif name in ("storage", "notify", "profile"):
+                elif name in ("storage", "notify", "profile", "target"):
                     values[name] = text.lower()
                 else:
                     values[name] = text

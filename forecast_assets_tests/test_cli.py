@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from forecast_assets.cli import DataError, plan_landing
+from forecast_assets_tests.conftest import resolved
 from forecast_assets_tests.minio_server import REPO
 
 HEADER = "produto,categoria_valor,quantidade,valor_total,data_venda\n"
@@ -22,11 +23,12 @@ GAP_WEEK = date(2017, 4, 10)  # nothing sold that week: a feed outage
 LAST_DAY = START + timedelta(days=7 * WEEKS + 2)  # a Wednesday: the last week is not complete
 
 
-def marketplace_like() -> pd.DataFrame:
+def marketplace_like(days: int | None = None, start: date = START) -> pd.DataFrame:
     """Intermittent sales of 15 products (most sell on few days), a week without any sale, a product retired
-    early, and one first sold after the last complete week."""
-    rng = np.random.default_rng(11)
-    days = pd.date_range(START, LAST_DAY, freq="D").date
+    early, and one first sold after the last complete week (`days` from `start`: the same products later on)."""
+    rng = np.random.default_rng(11 + (days or 0))
+    first_history = days is None
+    days = pd.date_range(start, LAST_DAY if days is None else start + timedelta(days=days - 1), freq="D").date
     frames = []
     for p in range(15):
         rate = [4.0, 1.5, 0.6, 0.3, 0.2][p % 5]
@@ -44,17 +46,9 @@ def marketplace_like() -> pd.DataFrame:
                 }
             )[orders > 0]
         )
-    frames.append(
-        pd.DataFrame(
-            {
-                "produto": ["NEWBIE"] * 2,
-                "categoria_valor": "cat0",
-                "quantidade": [1, 2],
-                "valor_total": [30.0, 60.0],
-                "data_venda": [LAST_DAY - timedelta(days=1), LAST_DAY],
-            }
-        )
-    )
+    newbie = {"produto": "NEWBIE", "categoria_valor": "cat0", "quantidade": [1, 2], "valor_total": [30.0, 60.0]}
+    if first_history:  # first sold in the last, incomplete week
+        frames.append(pd.DataFrame({**newbie, "data_venda": [LAST_DAY - timedelta(days=1), LAST_DAY]}))
     sales = pd.concat(frames, ignore_index=True)
     gap = (sales["data_venda"] >= GAP_WEEK) & (sales["data_venda"] < GAP_WEEK + timedelta(days=7))
     return sales[~gap]
@@ -62,6 +56,26 @@ def marketplace_like() -> pd.DataFrame:
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     path.write_text(frame.to_csv(index=False))
+    return path
+
+
+def write_erp(path: Path, frame: pd.DataFrame) -> Path:
+    """The sales as a Brazilian ERP exports them: `;`, decimal comma, thousands dot, day-first dates, its own
+    Portuguese headers."""
+
+    def br(value: float) -> str:
+        return f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+
+    erp = pd.DataFrame(
+        {
+            "Produto": frame["produto"],
+            "Categoria": frame["categoria_valor"],
+            "Qtde": frame["quantidade"].astype(int),
+            "Valor Total (R$)": frame["valor_total"].map(br),
+            "Data da Venda": pd.to_datetime(frame["data_venda"]).dt.strftime("%d/%m/%Y"),
+        }
+    )
+    path.write_text(erp.to_csv(sep=";", index=False))
     return path
 
 
@@ -77,7 +91,8 @@ def test_plan_finds_the_weeks_and_the_history_start_the_data_needs(tmp_path, mon
     assert plan.history_start == START  # older than the configured start: set for this run
     assert plan.partition_keys == ("2017-01-02", str(LAST_DAY - timedelta(days=2)))  # the Monday of the last week
     assert sorted(plan.files) == ["first_half.csv", "second.parquet"]
-    assert plan.prefix.startswith("uploads/") and plan_landing([str(folder)], date(2026, 11, 30)).prefix == plan.prefix
+    again = plan_landing([str(folder)], date(2026, 11, 30)).prefix
+    assert again != plan.prefix and again.split("-")[1] == plan.prefix.split("-")[1]  # landed at, content hash
 
 
 @pytest.mark.parametrize(
@@ -157,19 +172,22 @@ def test_a_bad_history_start_is_one_line_and_lands_nothing(tmp_path, value, expe
     assert not (tmp_path / "warehouse").exists()
 
 
+QUICK = {
+    "FORECAST_PROFILE": "small",
+    "FORECAST_CV_FOLDS": "2",
+    "FORECAST_HOLDOUT_WEEKS": "2",
+    "SPARK_DRIVER_MEMORY": "2g",
+}
+
+
 def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_product(spark, tmp_path):
+    """A Brazilian ERP export in one command; then the next days' export added to the same warehouse."""
     sales = marketplace_like()
-    path = write_csv(tmp_path / "export.csv", sales)
-    done = run_data(
-        tmp_path,
-        str(path),
-        FORECAST_PROFILE="small",
-        FORECAST_CV_FOLDS="2",
-        FORECAST_HOLDOUT_WEEKS="2",
-        SPARK_DRIVER_MEMORY="2g",
-    )
+    path = write_erp(tmp_path / "vendas.csv", sales)
+    done = run_data(tmp_path, str(path), **QUICK)
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    assert "columns found by name: produto <- 'Produto'" in out and "valor_total <- 'Valor Total (R$)'" in out
     assert "this run uses FORECAST_HISTORY_START=2017-01-02" in out
     last_week = str(LAST_DAY - timedelta(days=2))
     assert f"running ml_pipeline over the weeks 2017-01-02 .. {last_week}" in out
@@ -206,6 +224,26 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     )
     in_gap = rows["forecast_date"].between(GAP_WEEK, GAP_WEEK + timedelta(days=6))
     assert len(rows) and not in_gap.any()
+
+    # The next days' export (the rest of the last week and a whole new week) is added, not refused: the stored
+    # weeks stay, the week both files hold is rebuilt from both, training reads every week.
+    later = marketplace_like(days=11, start=LAST_DAY + timedelta(days=1))
+    added = run_data(tmp_path, str(write_erp(tmp_path / "vendas_semana.csv", later)), **QUICK)
+    out = added.stdout
+    assert added.returncode == 0, out[-3000:] + added.stderr[-3000:]
+    last_monday = LAST_DAY - timedelta(days=2)
+    # 27 weeks less the one without sales (stored empty)
+    assert f"adding your weeks to the {WEEKS} stored (2017-01-02 .. {last_monday})" in out
+    assert f"1 stored week(s) get a new version ({last_monday} .. {last_monday})" in out
+    raw = json.loads((warehouse / "processed-data" / "raw_sales" / "_manifest.json").read_text())["current"]
+    assert len([k for k, e in raw.items() if e["key"]]) == WEEKS + 1
+    week = pd.read_parquet(warehouse / "processed-data" / raw[str(last_monday)]["key"])
+    both = pd.concat([sales, later])
+    expected = both[both["data_venda"].between(last_monday, last_monday + timedelta(days=6))]
+    assert len(week) == len(expected) and week["valor_total"].sum() == pytest.approx(expected["valor_total"].sum())
+    manifest = json.loads((warehouse / "ml-data" / "feature_dataset" / "_manifest.json").read_text())
+    rows = pd.read_parquet(warehouse / "ml-data" / manifest["current"]["__all__"]["key"], columns=["forecast_date"])
+    assert rows["forecast_date"].min() < date(2017, 3, 1) and rows["forecast_date"].max() == date(2017, 7, 16)
 
 
 def test_every_command_has_help_and_a_wrong_command_is_refused():
@@ -244,3 +282,34 @@ def test_the_summary_says_n_a_for_a_metric_a_run_did_not_record():
         None,
         None,
     ]
+
+
+def test_a_warehouse_holding_only_the_demos_weeks_starts_a_new_history(local_defs, local_settings, monkeypatch):
+    """run-data on a warehouse `make run` filled with the demo: the demo's weeks are retired (kept, no longer
+    read by training), and once the user's files have landed the demo files are not read either."""
+    from forecast_assets import cli
+    from forecast_assets.landing.area import list_landing
+
+    week = "2025-03-03"
+    assert dg.materialize([local_defs.get_assets_def("raw_sales")], resources=local_defs.resources, partition_key=week)
+    monkeypatch.setenv("FORECAST_STORAGE", "local")
+    monkeypatch.setenv("FORECAST_WAREHOUSE", local_settings.warehouse)
+    history = cli.choose_history(("2017-01-02", "2017-06-26"), fresh=False)
+    assert history.weeks == [] and history.retire and history.folder.startswith("uploads/")
+    assert "the warehouse held only the demo's weeks: a new history starts" in history.said[0]
+    manifest = Path(local_settings.warehouse) / "processed-data" / "raw_sales" / "_manifest.json"
+    assert list(json.loads(manifest.read_text())["current"]) == [week]  # choosing changes nothing
+
+    warehouse = resolved(local_defs, "warehouse")
+    warehouse.write_bytes(
+        "raw-data",
+        f"{history.folder}landed/vendas.csv",
+        (Path(__file__).parent / "exports" / "erp_vendas.csv").read_bytes(),
+    )
+    assert cli.start_new_history(history.retire) == 1
+    stored = json.loads(manifest.read_text())
+    assert stored["current"] == {} and list(stored["retired"][0]["current"]) == [week]
+    assert stored["retired"][0]["current"][week]["key"]  # the version is kept, only the pointer moved
+    assert not [o.key for o in list_landing(warehouse).sales if o.key.startswith("demo/")]
+    again = cli.choose_history(("2025-03-03", "2025-03-03"), fresh=False)  # the next file joins this history
+    assert (again.folder, again.retire, again.weeks) == (history.folder, None, [])

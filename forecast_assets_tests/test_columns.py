@@ -18,6 +18,7 @@ def test_common_names_are_found_whatever_their_case_accents_and_separators():
         "data_venda": "Order Date",
     }
     assert roles(["Código", "Categoría", "Cantidad", "Importe", "Fecha"])["produto"] == "Código"
+    assert roles(["Item", "Qty (kg)", "Valor Total (R$)", "Date [UTC]"])["valor_total"] == "Valor Total (R$)"
     assert roles(["produto", "Data da Venda", "VALOR-TOTAL"]) == {
         "produto": "produto",
         "valor_total": "VALOR-TOTAL",

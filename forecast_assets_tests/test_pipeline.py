@@ -347,3 +347,46 @@ def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline(local_defs)
     forecast["weekday"] = pd.to_datetime(forecast["forecast_date"]).dt.dayofweek
     expected = pattern.loc[list(zip(forecast["produto"], forecast["weekday"], strict=True))].to_numpy()
     np.testing.assert_allclose(forecast["forecast_valor_total"].to_numpy(), expected)
+
+
+def test_a_units_forecast_never_scores_or_serves_the_revenue_champion(graph, tmp_path):
+    """FORECAST_TARGET=quantidade on a warehouse whose production model forecasts revenue (a copy of this
+    module's, so the other tests keep theirs): everything from features down re-runs on the stored raw_sales
+    (a partial run), forecasting units. The revenue champion is neither scored on units nor kept serving; the
+    forecast is in units and named so."""
+    defs, _ = graph
+    copy = tmp_path / "warehouse"
+    shutil.copytree(Path(resolved(defs, "warehouse").root_uri.removeprefix("file://")), copy)
+    units = build_defs(settings_for_tests(warehouse=str(copy), target="quantidade"))
+    before = load_current(units, "ml_models_io", "production_model")
+    assert before.stages[0].target_column() == "valor_total"
+    config = {"ops": {**TEST_RUN_CONFIG["ops"], "features": {"config": {"holdout_weeks": 2, "target": "quantidade"}}}}
+    from forecast_assets.jobs import automated_run_config
+
+    assert automated_run_config(settings_for_tests(target="quantidade"))["ops"]["features"]["config"] == {
+        "target": "quantidade"
+    }
+    result = dg.materialize(
+        [*units.assets, *units.asset_checks],
+        resources=units.resources,
+        run_config=config,
+        selection=dg.AssetSelection.all() - dg.AssetSelection.assets("raw_sales"),
+    )
+    assert result.success
+    report = load_current(units, "ml_experiments_io", "model_comparison")
+    assert report["champion"] is None
+    assert "forecasts valor_total, this run quantidade: not comparable" in report["gate"]["champion_error"]
+    served = load_current(units, "ml_models_io", "production_model")
+    assert served.stages[0].target_column() == "quantidade"
+
+    raw = load_current(units, "processed_data_io", "raw_sales").toPandas()
+    dataset = load_current(units, "ml_data_io", "feature_dataset").toPandas()
+    day = dataset.iloc[0]
+    sold = raw[(raw["produto"] == day["produto"]) & (raw["data_venda"] == day["forecast_date"])]
+    assert day["target"] == pytest.approx(sold["quantidade"].sum())  # units, not revenue
+    forecast = load_current(units, "ml_data_io", "sales_forecast").toPandas()
+    assert "forecast_quantidade" in forecast.columns and "forecast_valor_total" not in forecast.columns
+    recent = raw[pd.to_datetime(raw["data_venda"]) > pd.to_datetime(raw["data_venda"]).max() - timedelta(days=28)]
+    per_day = recent.groupby("produto")["quantidade"].sum() / 28
+    mean_forecast = forecast.groupby("produto")["forecast_quantidade"].mean()
+    assert (mean_forecast / per_day[mean_forecast.index]).median() == pytest.approx(1.0, abs=0.5)  # units scale

@@ -34,7 +34,7 @@ def frames(categories: int):
             {
                 "categoria_valor": f"c{c}",
                 "forecast_date": start + timedelta(days=28 + h),
-                "forecast_valor_total": 10.0,
+                "forecast": 10.0,
                 **{"lower_80": 8.0, "upper_80": 12.0, "lower_95": 6.0, "upper_95": 14.0},
             }
             for c in range(categories)
@@ -54,7 +54,7 @@ def test_the_forecast_plot_has_a_row_per_two_of_the_largest_categories(categorie
 
 def test_nothing_to_plot_says_so():
     history, forecast = frames(0)
-    empty_forecast = forecast.reindex(columns=["categoria_valor", "forecast_date", "forecast_valor_total"])
+    empty_forecast = forecast.reindex(columns=["categoria_valor", "forecast_date", "forecast"])
     assert forecast_by_category(history.reindex(columns=["categoria_valor", "day", "sales"]), empty_forecast) == (
         "nothing to plot: no sales and no forecast"
     )

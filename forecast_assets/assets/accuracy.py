@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from forecast_assets.assets import plots
 from forecast_assets.assets.evaluation import BASELINES
 from forecast_assets.assets.monitoring import INTERVAL_COLUMNS, INTERVALS
-from forecast_assets.ml.features import KEY_COLUMNS, SalesWindowFeatures
+from forecast_assets.ml.features import KEY_COLUMNS, TARGETS, SalesWindowFeatures, forecast_column
 from forecast_assets.ml.metrics import forecast_metrics
 from forecast_assets.policies import spark_asset
 from forecast_assets.resources.storage import Warehouse
@@ -47,13 +47,15 @@ def stored_forecasts(warehouse: Warehouse, spark) -> DataFrame | None:
             for column in INTERVAL_COLUMNS:
                 if column not in frame.columns:  # stored before intervals existed
                     frame = frame.withColumn(column, F.lit(None).cast("double"))
+            target = next(t for t in TARGETS if forecast_column(t) in frame.columns)  # its column says
             frames.append(
                 frame.select(
                     F.lit(source).alias("source"),
                     F.lit(int(version.removeprefix("v"))).alias("version"),
+                    F.lit(target).alias("sales_column"),
                     *KEY_COLUMNS,
                     "forecast_date",
-                    F.col("forecast_valor_total").alias("forecast"),
+                    F.col(forecast_column(target)).alias("forecast"),
                     *INTERVAL_COLUMNS,
                 )
             )
@@ -67,9 +69,9 @@ def stored_forecasts(warehouse: Warehouse, spark) -> DataFrame | None:
     return stored.join(newest.filter("rank = 1").drop("rank"), ["source", "origin_date", "version"])
 
 
-def baseline_forecasts(raw_sales: DataFrame, scored: DataFrame, horizon: int) -> DataFrame:
+def baseline_forecasts(raw_sales: DataFrame, scored: DataFrame, horizon: int, target: str) -> DataFrame:
     """The baselines' forecasts for the champion's scored rows, from the window features at each origin."""
-    transformer = SalesWindowFeatures(horizon=horizon)
+    transformer = SalesWindowFeatures(horizon=horizon, target=target)
     first = scored.agg(F.min("origin_date")).first()[0]
     # The windows of the scored origins only (as sales_forecast reads them): not the whole history each week.
     since = first - timedelta(days=transformer.history_days() + 7)
@@ -162,11 +164,16 @@ def forecast_accuracy(
         "source string, version int, produto string, origin_date date, horizon int, forecast_date date, "
         "forecast double, actual double, " + ", ".join(f"{column} double" for column in INTERVAL_COLUMNS)
     )
+    target = TARGETS[0]
+    if stored is not None:  # scored: what is forecast now (the newest sales_forecast's target), not the other
+        newest = stored.filter(F.col("source") == CHAMPION).orderBy(F.col("version").desc()).first()
+        target = newest["sales_column"] if newest else target
+        stored = stored.filter(F.col("sales_column") == target).drop("sales_column")
     if stored is None or last_day is None:
         scored = spark.createDataFrame([], schema)
     else:
         daily = raw_sales.groupBy("produto", F.col("data_venda").alias("forecast_date")).agg(
-            F.sum("valor_total").alias("actual")
+            F.sum(target).alias("actual")
         )
         scored = (
             stored.filter(F.col("forecast_date") <= F.lit(last_day))
@@ -175,7 +182,9 @@ def forecast_accuracy(
         )
         horizon = scored.agg(F.max("horizon")).first()[0]
         if horizon:
-            scored = scored.unionByName(baseline_forecasts(raw_sales, scored, int(horizon)), allowMissingColumns=True)
+            scored = scored.unionByName(
+                baseline_forecasts(raw_sales, scored, int(horizon), target), allowMissingColumns=True
+            )
     scored = scored.cache()
     rows = scored.toPandas()
     table = summary(rows) if len(rows) else pd.DataFrame(columns=["source", "origin_date", "rmse"])

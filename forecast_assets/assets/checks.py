@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets.evaluation import served_entry
 from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, TRAIN
-from forecast_assets.ml.features import KEY_COLUMNS
+from forecast_assets.ml.features import KEY_COLUMNS, target_of
 from forecast_assets.ml.metrics import forecast_metrics
 
 RAW_SALES_IN = {"raw_sales": dg.AssetIn()}
@@ -23,11 +23,16 @@ def _null_or_nan(column: str):
     return F.col(column).isNull() | F.isnan(F.col(column))
 
 
-@dg.asset_check(asset="feature_dataset", blocking=True, additional_ins=RAW_SALES_IN)
-def feature_dataset_consistent(feature_dataset: DataFrame, raw_sales: DataFrame) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="feature_dataset", blocking=True, additional_ins={**RAW_SALES_IN, "feature_pipeline": dg.AssetIn()}
+)
+def feature_dataset_consistent(
+    feature_dataset: DataFrame, raw_sales: DataFrame, feature_pipeline: PipelineModel
+) -> dg.AssetCheckResult:
     """No null or NaN in any feature, the target or the feature vector; one row per product, origin and
-    horizon; every target equals that product's raw sales on its forecast date (the zero-fill lost nothing
-    and added nothing); no training row's target lies after the first holdout origin."""
+    horizon; every target equals that product's raw sales (of the pipeline's target column: revenue or units)
+    on its forecast date (the zero-fill lost nothing and added nothing); no training row's target lies after
+    the first holdout origin."""
     columns = [*FEATURE_COLUMNS, "target"]
     totals = feature_dataset.agg(
         F.count("*").alias("rows"),
@@ -41,7 +46,7 @@ def feature_dataset_consistent(feature_dataset: DataFrame, raw_sales: DataFrame)
     if not totals["rows"]:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description="no rows")
     daily = raw_sales.groupBy("produto", F.col("data_venda").alias("forecast_date")).agg(
-        F.sum("valor_total").alias("raw")
+        F.sum(target_of(feature_pipeline)).alias("raw")
     )
     targets = feature_dataset.select("produto", "forecast_date", "target").distinct()
     mismatched = (

@@ -23,7 +23,13 @@ from forecast_assets.assets.lifecycle import (
 )
 from forecast_assets.assets.tables import frame_table
 from forecast_assets.assets.training import CANDIDATES, best_params, fitted_by_name
-from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
+from forecast_assets.ml.features import (
+    KEY_COLUMNS,
+    BaselineForecaster,
+    LevelRescaler,
+    SalesWindowFeatures,
+    target_of,
+)
 from forecast_assets.ml.metrics import evaluate_forecasts
 from forecast_assets.policies import spark_asset
 from forecast_assets.resources.io_managers import UNPARTITIONED
@@ -231,6 +237,14 @@ def model_comparison(
         champion_model, champion = load_champion(context)
     except StorageError as error:
         champion_error = f"the production model that serves could not be loaded: {error}"
+    target = target_of(feature_pipeline)
+    if champion_model is not None and (theirs := target_of(champion_model)) != target:
+        # A model of the other target is never scored against this one's sales, nor served for it.
+        champion_error = (
+            f"the champion, {champion['model']} (version {champion['version']}), forecasts {theirs}, this run "
+            f"{target}: not comparable, and it will not serve"
+        )
+        champion_model, champion = None, None
     if champion_model is not None:
         try:  # computed here, so that a champion that cannot score these rows is reported, not a failed run
             predictions = champion_predictions(champion_model, feature_pipeline.stages[0], holdout, raw_sales).cache()

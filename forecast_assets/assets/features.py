@@ -1,6 +1,7 @@
 """Features: the fitted `feature_pipeline` (a Spark PipelineModel) and the `feature_dataset` it makes."""
 
 from datetime import date, timedelta
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -27,6 +28,11 @@ class FeatureConfig(dg.Config):
     horizon_days: int = Field(
         default=7, ge=1, le=28, description="H: days forecast after each origin (1 = the original next-day forecast)"
     )
+    target: Literal["valor_total", "quantidade"] = Field(
+        default="valor_total",
+        description="what is forecast: valor_total (revenue, the original design's) or quantidade (units sold); "
+        "the fitted pipeline keeps it, so every step after it follows (FORECAST_TARGET in automated runs)",
+    )
 
 
 def holdout_origins(last_day: date, weeks: int, horizon: int) -> list[date]:
@@ -48,13 +54,13 @@ def unobserved_weeks(raw_sales: DataFrame) -> list[str]:
 
 
 def fit_feature_pipeline(
-    sales: DataFrame, horizon: int = 7, fit_until: date | None = None
+    sales: DataFrame, horizon: int = 7, fit_until: date | None = None, target: str = "valor_total"
 ) -> tuple[PipelineModel, DataFrame]:
     """Raw sales rows -> model-ready rows: the window features (computed once, cached), then indexers, assembler
     and scaler fitted on the rows of origins up to `fit_until` (all when None). A row's features read only days
     up to its origin, so these are the rows the sales up to `fit_until` alone would give. Returns the fitted
     PipelineModel and the window rows (cached: the caller transforms them and unpersists)."""
-    windows = SalesWindowFeatures(horizon=horizon)
+    windows = SalesWindowFeatures(horizon=horizon, target=target)
     rows = windows.transform(sales).cache()
     fitting = rows if fit_until is None else rows.filter(F.col("origin_date") <= F.lit(fit_until))
     fitted = Pipeline(
@@ -90,7 +96,8 @@ def fit_feature_pipeline(
 def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales: DataFrame):
     """Reads every stored `raw_sales` week; computes the window features once; fits indexers and scaler on the
     rows of origins up to the first holdout origin (features read only days up to their origin); transforms
-    all. Weeks without any sale inside the data are unobserved: logged, never zeros."""
+    all. The series is the daily sum of `target` (revenue by default, or units). Weeks without any sale inside
+    the data are unobserved: logged, never zeros."""
     raw_sales = raw_sales.select("produto", "categoria_valor", "quantidade", "valor_total", "data_venda").cache()
     first_day, last_day = raw_sales.agg(F.min("data_venda"), F.max("data_venda")).first()
     if last_day is None:
@@ -108,7 +115,9 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
         f"(each forecasting {config.horizon_days} days)"
     )
 
-    pipeline_model, window_rows = fit_feature_pipeline(raw_sales, config.horizon_days, fit_until=holdout_start)
+    pipeline_model, window_rows = fit_feature_pipeline(
+        raw_sales, config.horizon_days, fit_until=holdout_start, target=config.target
+    )
     rows = PipelineModel(stages=pipeline_model.stages[1:]).transform(window_rows).drop("features_raw")
     split = F.when(F.col("origin_date").isin(*origins), HOLDOUT).when(
         F.col("forecast_date") <= F.lit(holdout_start), TRAIN
@@ -132,6 +141,7 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
         "holdout_origins": [str(o) for o in origins],
         "holdout_weeks": config.holdout_weeks,
         "horizon_days": config.horizon_days,
+        "target": config.target,
         "unobserved_weeks": gaps,
     }
     yield dg.Output(

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from forecast_assets.ml.features import target_of
 from forecast_assets.policies import SPARK_POOL
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError, Warehouse
@@ -176,13 +177,23 @@ def rollback_production_model_op(context: dg.OpExecutionContext, config: Rollbac
                 allow_retries=False,
             )
     try:
-        io_manager.load_key(target["key"])  # it must load before anything moves
+        earlier = io_manager.load_key(target["key"])  # it must load before anything moves
     except StorageError as error:
         raise dg.Failure(
             f"cannot roll back to version {target['version']}: {error}; production is unchanged "
             f"(version {current['version']} serves)",
             allow_retries=False,
         ) from None
+    try:
+        serving = target_of(io_manager.load_key(current["key"]))
+    except StorageError:  # the serving version is damaged or gone: rolling back is the way out
+        serving = None
+    if serving is not None and target_of(earlier) != serving:
+        raise dg.Failure(
+            f"version {target['version']} forecasts {target_of(earlier)}, the serving version {current['version']} "
+            f"{serving}: a model of another target never serves in its place; production is unchanged",
+            allow_retries=False,
+        )
     version = io_manager.repoint(PRODUCTION, target["key"], context.run_id)
     entry = {
         "event": "rollback",

@@ -17,7 +17,14 @@ from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_orig
 from forecast_assets.assets.tables import frame_table
 from forecast_assets.assets.training import fitted_by_name
 from forecast_assets.ml.drift import DriftThresholds, drift_report
-from forecast_assets.ml.features import KEY_COLUMNS, BaselineForecaster, LevelRescaler, SalesWindowFeatures
+from forecast_assets.ml.features import (
+    KEY_COLUMNS,
+    BaselineForecaster,
+    LevelRescaler,
+    SalesWindowFeatures,
+    forecast_column,
+    target_of,
+)
 from forecast_assets.ml.metrics import conformal_quantile
 from forecast_assets.policies import spark_asset
 
@@ -29,7 +36,7 @@ MODEL, NEW_PRODUCT = "model", "new_product_mean"
 
 
 INTERVALS = (0.8, 0.95)  # nominal coverages of the prediction intervals
-FORECAST_COLUMNS = ["produto", "categoria_valor", "origin_date", "horizon", "forecast_date", "forecast_valor_total"]
+KEY_FORECAST_COLUMNS = ["produto", "categoria_valor", "origin_date", "horizon", "forecast_date"]
 INTERVAL_COLUMNS = [f"{side}_{round(c * 100)}" for c in INTERVALS for side in ("lower", "upper")]
 
 
@@ -97,6 +104,8 @@ def forecast_with(
     """The next H days for every active product from `model`, with conformal intervals: the forecast, its
     metadata, and (counts, active products, active since, H) for the coverage check."""
     windows = model.stages[0]
+    target = target_of(model)  # what the production model forecasts: its stored window stage says
+    value = forecast_column(target)
     served = model.stages[-1]
     method = (
         f"baseline_{served.getOrDefault(served.column) or 'zero'}" if isinstance(served, BaselineForecaster) else MODEL
@@ -124,7 +133,7 @@ def forecast_with(
             F.max("data_venda").alias("last_sale"),
             F.min("data_venda").alias("first_sale"),
             F.max("categoria_valor").alias("categoria_valor"),
-            F.sum("valor_total").alias("total"),
+            F.sum(target).alias("total"),
         )
         .filter(F.col("last_sale") >= F.lit(active_since))
     )
@@ -138,7 +147,7 @@ def forecast_with(
             "origin_date",
             "horizon",
             "forecast_date",
-            F.col("prediction").alias("forecast_valor_total"),
+            F.col("prediction").alias(value),
             F.lit(method).alias("method"),
             "level",
         )
@@ -152,23 +161,23 @@ def forecast_with(
             F.lit(origin).alias("origin_date"),
             "horizon",
             days.alias("forecast_date"),
-            (F.col("total") / (F.datediff(F.lit(last_day), "first_sale") + 1)).alias("forecast_valor_total"),
+            (F.col("total") / (F.datediff(F.lit(last_day), "first_sale") + 1)).alias(value),
             F.lit(NEW_PRODUCT).alias("method"),
         )
-        .withColumn("level", F.col("forecast_valor_total") + F.lit(1.0))  # their mean + 1, as a level
+        .withColumn("level", F.col(value) + F.lit(1.0))  # their mean + 1, as a level
     )
     width_rows = spark_widths(raw_sales.sparkSession, widths)
     bounds = []
     for coverage in INTERVALS:
         width = F.col(f"q{round(coverage * 100)}") * F.col("level")
         bounds += [
-            F.greatest(F.col("forecast_valor_total") - width, F.lit(0.0)).alias(f"lower_{round(coverage * 100)}"),
-            (F.col("forecast_valor_total") + width).alias(f"upper_{round(coverage * 100)}"),
+            F.greatest(F.col(value) - width, F.lit(0.0)).alias(f"lower_{round(coverage * 100)}"),
+            (F.col(value) + width).alias(f"upper_{round(coverage * 100)}"),
         ]
     forecast = (
         modelled.unionByName(newcomers)
         .join(F.broadcast(width_rows), "horizon")
-        .select(*FORECAST_COLUMNS, *bounds, "method")
+        .select(*KEY_FORECAST_COLUMNS, value, *bounds, "method")
         .orderBy("produto", "horizon")
         .cache()
     )
@@ -186,14 +195,16 @@ def forecast_with(
     plot = plots.forecast_by_category(
         history.filter(F.col("data_venda") > F.lit(origin - timedelta(weeks=config.plot_weeks)))
         .groupBy("categoria_valor", F.col("data_venda").alias("day"))
-        .agg(F.sum("valor_total").alias("sales"))
+        .agg(F.sum(target).alias("sales"))
         .toPandas(),
         forecast.groupBy("categoria_valor", "forecast_date")
-        .agg(*[F.sum(c).alias(c) for c in ("forecast_valor_total", *INTERVAL_COLUMNS)])
+        .agg(F.sum(value).alias("forecast"), *[F.sum(c).alias(c) for c in INTERVAL_COLUMNS])
         .toPandas(),
+        target,
     )
     metadata = {
         "forecast_origin": str(origin),
+        "target": target,
         "forecast_days": f"{origin + timedelta(days=1)} .. {origin + timedelta(days=horizon)}",
         "horizon_days": horizon,
         "products": counts["products"],

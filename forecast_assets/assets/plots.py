@@ -85,11 +85,13 @@ def holdout_over_time(holdout: pd.DataFrame, columns: list[str]) -> str:
     return as_markdown_image(figure, "actual vs forecast over time")
 
 
-def forecast_by_category(history: pd.DataFrame, forecast: pd.DataFrame, top: int = 6) -> str:
+def forecast_by_category(
+    history: pd.DataFrame, forecast: pd.DataFrame, target: str = "valor_total", top: int = 6
+) -> str:
     """Per category (the `top` largest by recent sales): the last weeks of daily sales and the forecast days
     with their 80% and 95% intervals (sums of the products' bounds: wider than the category's own interval).
-    history: categoria_valor, day, sales; forecast: categoria_valor, forecast_date, forecast_valor_total,
-    lower_80, upper_80, lower_95, upper_95."""
+    history: categoria_valor, day, sales; forecast: categoria_valor, forecast_date, forecast, lower_80,
+    upper_80, lower_95, upper_95; both in `target` (valor_total: revenue, quantidade: units)."""
     totals = history.groupby("categoria_valor")["sales"].sum().sort_values(ascending=False)
     categories = list(totals.index[:top]) or list(forecast["categoria_valor"].unique()[:top])
     if not categories:
@@ -110,11 +112,12 @@ def forecast_by_category(history: pd.DataFrame, forecast: pd.DataFrame, top: int
                 axis.fill_between(x, ahead["lower_95"], ahead["upper_95"], color="#4477aa", alpha=0.15, label="95%")
             if ahead["lower_80"].notna().all():
                 axis.fill_between(x, ahead["lower_80"], ahead["upper_80"], color="#4477aa", alpha=0.3, label="80%")
-            axis.plot(x, ahead["forecast_valor_total"], color="#4477aa", linewidth=2, label="forecast")
+            axis.plot(x, ahead["forecast"], color="#4477aa", linewidth=2, label="forecast")
         axis.set_title(str(category)[:40], fontsize=10)
         axis.tick_params(axis="x", labelrotation=45, labelsize=7)
     for axis in list(axes.flat)[len(categories) :]:
         axis.set_visible(False)
     axes.flat[0].legend(fontsize=7)
+    axes.flat[0].set_ylabel("units sold (quantidade)" if target == "quantidade" else "revenue (valor_total)")
     figure.tight_layout()
-    return as_markdown_image(figure, "sales and forecast by category")
+    return as_markdown_image(figure, f"{target} and its forecast by category")

@@ -57,7 +57,9 @@ class ColumnProblem(ValueError):
 
 
 def key(name: str) -> str:
-    """A column name as compared: accents, case and every separator gone."""
+    """A column name as compared: a unit in brackets (`Valor Total (R$)`, `Qty [kg]`), accents, case and every
+    separator gone."""
+    name = re.sub(r"\s*[(\[][^)\]]*[)\]]", "", name).strip() or name
     decomposed = unicodedata.normalize("NFKD", name)
     return re.sub(r"[^a-z0-9]", "", "".join(c for c in decomposed if not unicodedata.combining(c)).casefold())
 

@@ -27,7 +27,20 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 SUNDAY = 1  # Spark's dayofweek: the last day of a Monday-Sunday week
+TARGETS = ("valor_total", "quantidade")  # what a series forecasts: revenue (the original's) or units sold
 KEY_COLUMNS = ["produto", "origin_date", "horizon"]  # one row of the window features
+
+
+def target_of(model) -> str:
+    """The sales column a stored pipeline forecasts (its window stage's; revenue for one stored before the
+    target was a parameter)."""
+    first = model.stages[0]
+    return first.target_column() if isinstance(first, SalesWindowFeatures) else TARGETS[0]
+
+
+def forecast_column(target: str) -> str:
+    """sales_forecast's column of the forecast values: its name says what they are in."""
+    return f"forecast_{target}"
 
 
 class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWritable):
@@ -61,15 +74,32 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         "days of data an origin needs behind it; longer windows use the days there are",
         TypeConverters.toInt,
     )
+    target = Param(
+        Params._dummy(), "target", "the sales column a series sums: valor_total or quantidade", TypeConverters.toString
+    )
 
     @keyword_only
-    def __init__(self, *, lags=None, windows=None, weekdayWindows=None, horizon=None, minHistoryDays=None):
+    def __init__(self, *, lags=None, windows=None, weekdayWindows=None, horizon=None, minHistoryDays=None, target=None):
         super().__init__()
         # The 112-day mean is the level: a steadier scale than 28 days (retail M, gradient boosting: rmse 1.103 ->
         # 1.072x the oracle's; with the 16-week same-weekday mean 1.067x). Origins need 62 days (the 8-week
         # same-weekday mean); before 112 days of data the long windows average the days there are.
-        self._setDefault(lags=[1, 7, 28], windows=[7, 28, 112], weekdayWindows=[4, 8, 16], horizon=7, minHistoryDays=62)
+        # A pipeline stored before `target` existed loads with the default: it forecast revenue.
+        self._setDefault(
+            lags=[1, 7, 28],
+            windows=[7, 28, 112],
+            weekdayWindows=[4, 8, 16],
+            horizon=7,
+            minHistoryDays=62,
+            target="valor_total",
+        )
         self._set(**self._input_kwargs)
+        if self.getOrDefault(self.target) not in TARGETS:
+            raise ValueError(f"target {self.getOrDefault(self.target)!r}: expected one of {', '.join(TARGETS)}")
+
+    def target_column(self) -> str:
+        """The raw sales column this series sums (and its forecasts are in)."""
+        return self.getOrDefault(self.target)
 
     def sales_columns(self) -> list[str]:
         """The features measured in sales (currency): baselines and drift read them as they are."""
@@ -113,7 +143,7 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         horizon = self.getOrDefault(self.horizon)
         history = self.history_days()
         daily = dataset.groupBy("produto", F.to_date("data_venda").alias("day")).agg(
-            F.sum("valor_total").cast("double").alias("sales")
+            F.sum(self.target_column()).cast("double").alias("sales")
         )
         products = (
             daily.groupBy("produto")
