@@ -104,3 +104,69 @@ def test_the_landing_area_stores_the_rows_run_data_lands(local_defs, local_setti
         )
     metadata = result.asset_materializations_for_node("raw_sales")[0].metadata
     assert "data_venda <- 'Order Date'" in metadata["how_files_were_read"].value
+
+
+def workbook(**sheets: list[list]) -> bytes:
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+SALES_ROWS = [["sku", "qty", "amount", "date"], ["A", 1, 2.5, date(2025, 3, 3)]]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "options", "expected"),
+    [
+        ("notes.xlsx", workbook(Notes=[["hello"]]), {}, "no sheet holds sales (sheet 'Notes' row 1 (the header)"),
+        ("two.xlsx", workbook(Jan=SALES_ROWS, Feb=SALES_ROWS), {}, "sheets 'Jan', 'Feb' all hold sales columns"),
+        ("two.xlsx", workbook(Jan=SALES_ROWS), {"sheet": "Mar"}, "has no sheet 'Mar' (SHEET"),
+        ("cut.xlsx", workbook(Jan=SALES_ROWS)[:900], {}, "a damaged zip container"),
+        ("locked.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptionInfo".encode("utf-16-le"), {}, "password"),
+        (
+            "a.csv",
+            b"sku,amount,date\nA,1.5,23/01/2025\n",
+            {"date_format": "%m/%d/%Y"},
+            "DATE_FORMAT '%m/%d/%Y' matches",
+        ),
+        ("a.csv", b"sku,amount,date\nA,1.5,2025-01-23\n", {"columns": "produto=article"}, "maps produto to the column"),
+    ],
+)
+def test_bad_input_is_one_message_naming_the_file_and_the_option(name, body, options, expected):
+    from forecast_assets.landing.schema import FileProblem
+
+    with pytest.raises(FileProblem) as problem:
+        parse_sales_file(name, body, LIMITS, ReadOptions.of(**options))
+    assert str(problem.value).startswith(f"{name}: ") and expected in str(problem.value)
+    assert "\n" not in str(problem.value) and "expected" in str(problem.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--locale", "xx_YY"], "error: LOCALE='xx_YY' is not a known locale"),
+        (["--columns", "produto=sku,categoria_valor=SKU"], "error: COLUMNS maps two roles to the column 'SKU'"),
+        (["--date-format", "%H:%M"], "error: DATE_FORMAT='%H:%M': expected a day, a month and a year"),
+        (["--locale", "en_US"], "error: "),  # a file whose numbers are not en_US's: refused, nothing landed
+    ],
+)
+def test_run_data_refuses_bad_options_in_one_line_with_exit_code_2(tmp_path, monkeypatch, capsys, arguments, expected):
+    from forecast_assets.cli import main
+
+    monkeypatch.setenv("FORECAST_WAREHOUSE", str(tmp_path / "warehouse"))
+    export = tmp_path / "vendas.csv"
+    export.write_text("produto;valor_total;data_venda\nA;1.234,56;23/01/2025\n")
+    assert main(["cli", "run-data", str(export), *arguments]) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith(expected)
+    assert not (tmp_path / "warehouse").exists()

@@ -311,19 +311,24 @@ def test_feature_dataset_check_catches_repeats_nulls_and_targets_that_are_not_th
     defs, _ = graph
     dataset = load_current(defs, "ml_data_io", "feature_dataset").cache()
     raw = load_current(defs, "processed_data_io", "raw_sales")
-    assert feature_dataset_consistent(feature_dataset=dataset, raw_sales=raw).passed
+    pipeline = load_current(defs, "ml_models_io", "feature_pipeline")
+    assert feature_dataset_consistent(feature_dataset=dataset, raw_sales=raw, feature_pipeline=pipeline).passed
+    units = PipelineModel(
+        stages=[pipeline.stages[0].copy({pipeline.stages[0].target: "quantidade"}), *pipeline.stages[1:]]
+    )
+    assert not feature_dataset_consistent(feature_dataset=dataset, raw_sales=raw, feature_pipeline=units).passed
 
     product = dataset.select("produto").first()[0]
     repeated = dataset.unionByName(dataset.filter(F.col("produto") == product).limit(1))
-    result = feature_dataset_consistent(feature_dataset=repeated, raw_sales=raw)
+    result = feature_dataset_consistent(feature_dataset=repeated, raw_sales=raw, feature_pipeline=pipeline)
     assert not result.passed and "1 repeated (product, origin, horizon) row(s)" in result.description
 
     nulls = dataset.withColumn("rel_lag_7", F.when(F.col("produto") == product, None).otherwise(F.col("rel_lag_7")))
-    result = feature_dataset_consistent(feature_dataset=nulls, raw_sales=raw)
+    result = feature_dataset_consistent(feature_dataset=nulls, raw_sales=raw, feature_pipeline=pipeline)
     assert not result.passed and "null or NaN values: {'rel_lag_7':" in result.description
 
     inflated = dataset.withColumn("target", F.col("target") + F.when(F.col("produto") == product, 1.0).otherwise(0.0))
-    result = feature_dataset_consistent(feature_dataset=inflated, raw_sales=raw)
+    result = feature_dataset_consistent(feature_dataset=inflated, raw_sales=raw, feature_pipeline=pipeline)
     assert not result.passed and f"targets that are not the raw sales of their day: {product} on" in result.description
 
 

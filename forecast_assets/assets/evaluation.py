@@ -237,8 +237,9 @@ def model_comparison(
         champion_model, champion = load_champion(context)
     except StorageError as error:
         champion_error = f"the production model that serves could not be loaded: {error}"
-    target = target_of(feature_pipeline)
+    target, other_target = target_of(feature_pipeline), None
     if champion_model is not None and (theirs := target_of(champion_model)) != target:
+        other_target = theirs
         # A model of the other target is never scored against this one's sales, nor served for it.
         champion_error = (
             f"the champion, {champion['model']} (version {champion['version']}), forecasts {theirs}, this run "
@@ -285,6 +286,7 @@ def model_comparison(
         scores, models, config.gate_metric, config.min_improvement, champion, config.champion_min_improvement
     )
     gate["champion_error"] = champion_error
+    gate["champion_other_target"] = other_target  # the production model forecasts another target: a first run
     for entry in scores.values():
         base = gate["best_baseline_value"]
         entry["ratio_to_best_baseline"] = entry["origin_mean"][config.gate_metric] / base if base else float("nan")
@@ -404,8 +406,11 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
     best baseline is promoted so that a first run still forecasts. It blocks (an error) only when a production
     model is stored but could not be re-scored, and the candidate did not beat the baselines."""
     gate = model_comparison["gate"]
-    # What the warehouse holds decides, not this instance's event log (a fresh DAGSTER_HOME on an old warehouse).
-    first = not context.resources.ml_models_io.read_manifest(PRODUCTION)["current"]
+    # What the warehouse holds decides, not this instance's event log (a fresh DAGSTER_HOME on an old warehouse);
+    # a production model of another target (valor_total, quantidade) makes this the target's first run.
+    first = not context.resources.ml_models_io.read_manifest(PRODUCTION)["current"] or bool(
+        gate.get("champion_other_target")
+    )
     champion = model_comparison.get("champion")
     description = gate["description"]
     if not gate["passed"] and first:

@@ -473,7 +473,7 @@ def read_workbook(file: str, body: bytes, kind: str, options: ReadOptions | None
         ) from None
     names = list(book.sheet_names)
     if options.sheet and options.sheet not in names:
-        raise FileProblem(file, f"has no sheet {options.sheet!r} ({SHEET_OPTION}); its sheets are {names}")
+        raise FileProblem(file, f"has no sheet {options.sheet!r} ({SHEET_OPTION}); expected one of its sheets: {names}")
     found, problems = {}, {}
     for name in [options.sheet] if options.sheet else names:
         try:
@@ -496,8 +496,8 @@ def read_workbook(file: str, body: bytes, kind: str, options: ReadOptions | None
     if len(found) > 1:
         raise FileProblem(
             file,
-            f"sheets {', '.join(map(repr, found))} all hold sales columns; name the one to read with "
-            f"{SHEET_OPTION}, e.g. SHEET={next(iter(found))}",
+            f"sheets {', '.join(map(repr, found))} all hold sales columns; expected one: name the one to read "
+            f"with {SHEET_OPTION}, e.g. SHEET={next(iter(found))}",
         )
     name, (rows, at, header, mapping) = next(iter(found.items()))
     notes = [f"sheet {name!r}" + (f" (of {len(names)})" if len(names) > 1 else ""), *mapping.notes]
