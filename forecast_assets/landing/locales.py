@@ -131,26 +131,37 @@ def read_number(text: str, decimal: str | None) -> tuple[float, bool]:
     return np.nan, False
 
 
+def _decide(votes: dict[str, str], first: str, second: str, conflict, undecided) -> str | None:
+    """Which of two readings the file's cells vote for (vote -> an example cell): StyleProblem when cells vote
+    for both (`conflict(a, b)` says so), or for none while some cell depends on it (`undecided(cell)`)."""
+    one, other, depends = votes.get(first), votes.get(second), votes.get("?")
+    if one and other:
+        raise StyleProblem(conflict(one, other))
+    if one or other:
+        return first if one else second
+    if depends:
+        raise StyleProblem(undecided(depends))
+    return None
+
+
 def decide_decimal(votes: dict[str, str], given: Locale | None) -> str | None:
-    """The file's decimal separator from its cells' votes (vote -> an example cell). StyleProblem when the
-    cells conflict, or depend on a separator nothing decides."""
+    """The file's decimal separator: the given locale's, or the one its cells decide (None: no cell needs one)."""
     if given:
         return given.decimal
-    point, comma, depends = votes.get("."), votes.get(","), votes.get("?")
-    if point and comma:
-        raise StyleProblem(
+    return _decide(
+        votes,
+        ".",
+        ",",
+        lambda point, comma: (
             f"numbers are written both with a decimal point ({point!r}) and a decimal comma ({comma!r}); expected "
             f"one decimal separator per file, or the locale given: set {LOCALE_OPTION}"
-        )
-    if point or comma:
-        return "." if point else ","
-    if depends:
-        comma_value, point_value = read_number(depends, ",")[0], read_number(depends, ".")[0]
-        raise StyleProblem(
-            f"{depends!r} is {comma_value:g} with a decimal comma (pt_BR, de_DE) and {point_value:g} with a decimal "
-            f"point (en_US), and no number of the file decides which; expected the locale given: set {LOCALE_OPTION}"
-        )
-    return None
+        ),
+        lambda cell: (
+            f"{cell!r} is {read_number(cell, ',')[0]:g} with a decimal comma (pt_BR, de_DE) and "
+            f"{read_number(cell, '.')[0]:g} with a decimal point (en_US), and no number of the file decides which; "
+            f"expected the locale given: set {LOCALE_OPTION}"
+        ),
+    )
 
 
 # -- dates ----------------------------------------------------------------------------------------
@@ -203,26 +214,26 @@ def read_date(value: str, day_first: bool | None, date_format: str | None) -> da
 
 
 def decide_day_first(votes: dict[str, str], given: Locale | None, date_format: str | None) -> bool | None:
-    """Whether the file's numeric dates are day-first, from its cells' votes; StyleProblem when they conflict
-    or depend on an order nothing decides."""
+    """Whether the file's numeric dates are day-first: the given format or locale's order, or the one its
+    cells decide (None: a format is given, or no cell needs an order)."""
     if date_format:
         return None
     if given and given.day_first is not None:
         return given.day_first
-    day, month, depends = votes.get("day"), votes.get("month"), votes.get("?")
-    if day and month:
-        raise StyleProblem(
+    order = _decide(
+        votes,
+        "day",
+        "month",
+        lambda day, month: (
             f"dates are written both day-first ({day!r}) and month-first ({month!r}); expected one order per file, "
             f"or the format given: set {DATE_OPTION}, e.g. DATE_FORMAT=%d/%m/%Y"
-        )
-    if day or month:
-        return bool(day)
-    if depends:
-        raise StyleProblem(
-            f"a date like {depends!r} is day-first or month-first, and no date of the file has a day above 12 to "
+        ),
+        lambda cell: (
+            f"a date like {cell!r} is day-first or month-first, and no date of the file has a day above 12 to "
             f"tell which; expected the order given: set {DATE_OPTION}, e.g. DATE_FORMAT=%d/%m/%Y, or {LOCALE_OPTION}"
-        )
-    return None
+        ),
+    )
+    return None if order is None else order == "day"
 
 
 def _date(year: int, month: int, day: int) -> date | None:
