@@ -227,9 +227,12 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     first_target = rows["forecast_date"].min()
 
     # The next days' export (the rest of the last week and a whole new week) is added, not refused: the stored
-    # weeks stay, the week both files hold is rebuilt from both, training reads every week.
+    # weeks stay, the week both files hold is rebuilt from both, training reads every week. This run forecasts
+    # units (FORECAST_TARGET=quantidade): the revenue champion is neither scored on units nor kept serving.
     later = marketplace_like(days=11, start=LAST_DAY + timedelta(days=1))
-    added = run_data(tmp_path, str(write_erp(tmp_path / "vendas_semana.csv", later)), **QUICK)
+    added = run_data(
+        tmp_path, str(write_erp(tmp_path / "vendas_semana.csv", later)), **QUICK, FORECAST_TARGET="quantidade"
+    )
     out = added.stdout
     assert added.returncode == 0, out[-3000:] + added.stderr[-3000:]
     last_monday = LAST_DAY - timedelta(days=2)
@@ -243,8 +246,26 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     expected = both[both["data_venda"].between(last_monday, last_monday + timedelta(days=6))]
     assert len(week) == len(expected) and week["valor_total"].sum() == pytest.approx(expected["valor_total"].sum())
     manifest = json.loads((warehouse / "ml-data" / "feature_dataset" / "_manifest.json").read_text())
-    rows = pd.read_parquet(warehouse / "ml-data" / manifest["current"]["__all__"]["key"], columns=["forecast_date"])
+    rows = pd.read_parquet(warehouse / "ml-data" / manifest["current"]["__all__"]["key"])
     assert rows["forecast_date"].min() == first_target and rows["forecast_date"].max() == date(2017, 7, 16)
+    units = both.groupby(["produto", "data_venda"])["quantidade"].sum()
+    sample = rows[rows["target"] > 0].head(50)
+    assert [units[(p, d)] for p, d in zip(sample["produto"], sample["forecast_date"], strict=True)] == list(
+        sample["target"]
+    )  # the series is units sold, not revenue
+
+    report = json.loads((warehouse / "ml-experiments" / "model_comparison" / "_manifest.json").read_text())
+    report = json.loads((warehouse / "ml-experiments" / report["current"]["__all__"]["key"]).read_text())
+    assert report["champion"] is None
+    assert "forecasts valor_total, this run quantidade: not comparable" in report["gate"]["champion_error"]
+    manifest = json.loads((warehouse / "ml-data" / "sales_forecast" / "_manifest.json").read_text())
+    forecast = pd.read_parquet(warehouse / "ml-data" / manifest["current"]["__all__"]["key"])
+    assert "forecast_quantidade" in forecast.columns and "forecast_valor_total" not in forecast.columns
+    assert "forecast of quantidade:" in out
+    recent = both[both["data_venda"] > date(2017, 7, 16) - timedelta(days=28)]
+    per_day = recent.groupby("produto")["quantidade"].sum() / 28
+    mean = forecast[forecast["method"] != "new_product_mean"].groupby("produto")["forecast_quantidade"].mean()
+    assert (mean / per_day[mean.index]).median() == pytest.approx(1.0, abs=0.5)  # units, not revenue (25-60x)
 
 
 def test_every_command_has_help_and_a_wrong_command_is_refused():
