@@ -9,6 +9,7 @@ from forecast_assets.assets.ingestion import limits_for
 from forecast_assets.jobs import automated_run_config, ml_pipeline, read_options
 from forecast_assets.landing.area import (
     DEMO_PREFIX,
+    NOT_A_SALES_FORMAT,
     WeekIndex,
     list_landing,
     monday,
@@ -40,9 +41,7 @@ def new_sales_files_tick(
     for stored in landing.unsupported:
         if seen.get(stored.key) != stored.version:
             seen[stored.key] = stored.version
-            problems.append(
-                f"{stored.key}: not read (suffix not a sales format: expected .csv, .csv.gz, .parquet or .xlsx)"
-            )
+            problems.append(f"{stored.key}: {NOT_A_SALES_FORMAT}")
     problems += [f"{key!r}: skipped ({why})" for key, why in landing.unaddressable.items() if key not in seen]
     seen.update(dict.fromkeys(landing.unaddressable, ""))
     index, limits = WeekIndex(warehouse), limits_for(first_day=settings.first_week)
