@@ -444,3 +444,24 @@ def test_a_landing_prefix_outside_the_bucket_is_refused(local_defs, prefix):
     assert "landing_prefix" in str(failure.step_failure_data.error) and "expected a relative folder" in str(
         failure.step_failure_data.error
     )
+
+
+def test_a_later_upload_replaces_the_days_it_holds_and_only_those():
+    """run-data's uploads (one folder per call, named by landing time): for each day, the rows of the latest
+    upload holding it; an earlier upload's other days stay (an export cut mid-week, then the rest of it)."""
+    from forecast_assets.assets.ingestion import latest_upload_per_day
+
+    limits = limits_for(IngestionConfig(), today=date(2026, 11, 30))
+
+    def upload(folder: str, rows: list[str]):
+        return parse_sales_file(f"uploads/h/{folder}/sales.csv", csv_file(rows), limits)
+
+    first = upload(
+        "20260101T000000Z-aaa", ["P1,casa,1,10.0,2025-03-03", "P1,casa,1,10.0,2025-03-04", "P2,casa,1,5.0,2025-03-04"]
+    )
+    second = upload("20260102T000000Z-bbb", ["P1,casa,2,21.0,2025-03-04", "P1,casa,1,9.0,2025-03-05"])
+    kept = latest_upload_per_day([second, first], "uploads/h/")[::-1]  # the folder names decide, not the order
+    rows = pd.concat([p.good for p in kept])
+    by_day = rows.groupby("data_venda")["valor_total"].sum().to_dict()
+    assert by_day == {date(2025, 3, 3): 10.0, date(2025, 3, 4): 21.0, date(2025, 3, 5): 9.0}  # 03-04: the re-export
+    assert kept[0].rows == 1 and "2 row(s) of days a later upload holds" in kept[0].notes[-1]
