@@ -306,32 +306,35 @@ def test_the_summary_says_n_a_for_a_metric_a_run_did_not_record():
     ]
 
 
-def test_a_warehouse_holding_only_the_demos_weeks_starts_a_new_history(local_defs, local_settings, monkeypatch):
+def test_a_warehouse_holding_only_the_demos_weeks_starts_a_new_history(tmp_path, monkeypatch):
     """run-data on a warehouse `make run` filled with the demo: the demo's weeks are retired (kept, no longer
     read by training), and once the user's files have landed the demo files are not read either."""
     from forecast_assets import cli
+    from forecast_assets.definitions import build_defs
     from forecast_assets.landing.area import list_landing
+    from forecast_assets_tests.conftest import settings_for_tests
 
-    week = "2025-03-03"
-    assert dg.materialize([local_defs.get_assets_def("raw_sales")], resources=local_defs.resources, partition_key=week)
+    week, folder = "2025-03-03", tmp_path / "warehouse"
+    defs = build_defs(settings_for_tests(warehouse=str(folder)))
+    warehouse = resolved(defs, "warehouse")
+    warehouse.write_bytes("raw-data", f"demo/sales_{week}.parquet", b"PAR1")  # what raw_sales's demo writes
+    stored = {week: {"key": f"raw_sales/v0001/dagster_partition={week}"}}
+    resolved(defs, "processed_data_io").point_to(dg.AssetKey("raw_sales"), stored, 1, "demo-run")
     monkeypatch.setenv("FORECAST_STORAGE", "local")
-    monkeypatch.setenv("FORECAST_WAREHOUSE", local_settings.warehouse)
+    monkeypatch.setenv("FORECAST_WAREHOUSE", str(folder))
     history = cli.choose_history(("2017-01-02", "2017-06-26"), fresh=False)
     assert history.weeks == [] and history.retire and history.folder.startswith("uploads/")
     assert "the warehouse held only the demo's weeks: a new history starts" in history.said[0]
-    manifest = Path(local_settings.warehouse) / "processed-data" / "raw_sales" / "_manifest.json"
+    manifest = folder / "processed-data" / "raw_sales" / "_manifest.json"
     assert list(json.loads(manifest.read_text())["current"]) == [week]  # choosing changes nothing
 
-    warehouse = resolved(local_defs, "warehouse")
-    warehouse.write_bytes(
-        "raw-data",
-        f"{history.folder}landed/vendas.csv",
-        (Path(__file__).parent / "exports" / "erp_vendas.csv").read_bytes(),
-    )
+    export = (Path(__file__).parent / "exports" / "erp_vendas.csv").read_bytes()
+    warehouse.write_bytes("raw-data", f"{history.folder}landed/vendas.csv", export)
     assert cli.start_new_history(history.retire) == 1
-    stored = json.loads(manifest.read_text())
-    assert stored["current"] == {} and list(stored["retired"][0]["current"]) == [week]
-    assert stored["retired"][0]["current"][week]["key"]  # the version is kept, only the pointer moved
+    kept = json.loads(manifest.read_text())
+    assert kept["current"] == {} and kept["retired"][0]["current"][week]["key"] == stored[week]["key"]
     assert not [o.key for o in list_landing(warehouse).sales if o.key.startswith("demo/")]
     again = cli.choose_history(("2025-03-03", "2025-03-03"), fresh=False)  # the next file joins this history
     assert (again.folder, again.retire, again.weeks) == (history.folder, None, [])
+    fresh = cli.choose_history(("2025-03-03", "2025-03-03"), fresh=True)
+    assert fresh.weeks == [] and fresh.retire is None  # nothing stored to retire any more

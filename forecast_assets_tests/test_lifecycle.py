@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from forecast_assets.assets.lifecycle import LEDGER_KEY, read_ledger
+from forecast_assets.assets.lifecycle import LEDGER_KEY, other_target, read_ledger
 from forecast_assets_tests.conftest import (
     TEST_RUN_CONFIG,
     empty_buckets,
@@ -115,6 +115,7 @@ def test_every_promotion_and_refusal_is_in_the_ledger(lifecycle):
     assert refusal["code_version"]["package"] == "0.1.0"
     assert refusal["champion"]["version"] == 1 and refusal["challenger"]["model"] in refusal["reason"]
     assert refusal["data"]["sales_range"] and len(refusal["data"]["holdout"]) == 2
+    assert [e["target"] for e in entries[:3]] == ["valor_total"] * 3  # what each served version forecasts
     assert entries[2]["params"] and entries[2]["value"] == pytest.approx(
         gate_of(third_run).metadata["best_model_value"].value
     )
@@ -286,3 +287,15 @@ def test_a_week_of_actual_sales_scores_every_stored_forecast(lifecycle):
     assert coverage.metadata["coverage_80"].value == pytest.approx(inside.mean())
     assert "80% intervals held" in coverage.description
     assert checks["champion_not_worse_than_alternatives"].passed  # one week cannot make a streak of three
+
+
+def test_a_rollback_never_serves_another_targets_model():
+    """The ledger says what the serving version forecasts (entries from before targets: revenue)."""
+    entries = [
+        {"key": "production_model/v0001"},
+        {"key": "production_model/v0002", "target": "quantidade"},
+    ]
+    assert other_target(entries, "production_model/v0002", "valor_total") == "quantidade"
+    assert other_target(entries, "production_model/v0002", "quantidade") is None
+    assert other_target(entries, "production_model/v0001", "quantidade") == "valor_total"
+    assert other_target(entries, "production_model/v0009", "quantidade") is None  # unknown: not refused

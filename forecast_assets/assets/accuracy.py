@@ -36,37 +36,45 @@ class AccuracyConfig(dg.Config):
     )
 
 
-def stored_forecasts(warehouse: Warehouse, spark) -> DataFrame | None:
-    """Every stored version of sales_forecast (the champion's) and shadow_forecast, the latest version of each
-    forecast origin kept: source, version, produto, origin_date, horizon, forecast_date, forecast, intervals."""
-    frames = []
+def stored_forecasts(warehouse: Warehouse, spark) -> tuple[DataFrame | None, str]:
+    """Every stored version of sales_forecast (the champion's) and shadow_forecast in the target the newest
+    sales_forecast forecasts (a version's column says: forecast_valor_total or forecast_quantidade; versions of
+    the other target are left out), the latest version of each forecast origin kept: source, version, produto,
+    origin_date, horizon, forecast_date, forecast, intervals. Returns them and that target."""
+    stored_versions = []
     for asset, source in SOURCES.items():
         versions = sorted({o.key.split("/")[1] for o in warehouse.list_objects(DATA_BUCKET, f"{asset}/v")})
         for version in versions:
             frame = spark.read.parquet(warehouse.uri(DATA_BUCKET, f"{asset}/{version}"))
-            for column in INTERVAL_COLUMNS:
-                if column not in frame.columns:  # stored before intervals existed
-                    frame = frame.withColumn(column, F.lit(None).cast("double"))
-            target = next(t for t in TARGETS if forecast_column(t) in frame.columns)  # its column says
-            frames.append(
-                frame.select(
-                    F.lit(source).alias("source"),
-                    F.lit(int(version.removeprefix("v"))).alias("version"),
-                    F.lit(target).alias("sales_column"),
-                    *KEY_COLUMNS,
-                    "forecast_date",
-                    F.col(forecast_column(target)).alias("forecast"),
-                    *INTERVAL_COLUMNS,
-                )
+            its = next(t for t in TARGETS if forecast_column(t) in frame.columns)
+            stored_versions.append((source, version, its, frame))
+    champion = [its for source, _, its, _ in stored_versions if source == CHAMPION]
+    target = champion[-1] if champion else TARGETS[0]
+    frames = []
+    for source, version, its, frame in stored_versions:
+        if its != target:
+            continue
+        for column in INTERVAL_COLUMNS:
+            if column not in frame.columns:  # stored before intervals existed
+                frame = frame.withColumn(column, F.lit(None).cast("double"))
+        frames.append(
+            frame.select(
+                F.lit(source).alias("source"),
+                F.lit(int(version.removeprefix("v"))).alias("version"),
+                *KEY_COLUMNS,
+                "forecast_date",
+                F.col(forecast_column(target)).alias("forecast"),
+                *INTERVAL_COLUMNS,
             )
+        )
     if not frames:
-        return None
+        return None, target
     stored = frames[0]
     for frame in frames[1:]:
         stored = stored.unionByName(frame)
     latest = Window.partitionBy("source", "origin_date").orderBy(F.col("version").desc())
     newest = stored.select("source", "origin_date", "version").distinct().withColumn("rank", F.rank().over(latest))
-    return stored.join(newest.filter("rank = 1").drop("rank"), ["source", "origin_date", "version"])
+    return stored.join(newest.filter("rank = 1").drop("rank"), ["source", "origin_date", "version"]), target
 
 
 def baseline_forecasts(raw_sales: DataFrame, scored: DataFrame, horizon: int, target: str) -> DataFrame:
@@ -159,16 +167,11 @@ def forecast_accuracy(
     interval coverage, a plot of both over time. Recomputed whole from the stored versions each run."""
     spark = raw_sales.sparkSession
     last_day = raw_sales.agg(F.max("data_venda")).first()[0]
-    stored = stored_forecasts(warehouse, spark)
+    stored, target = stored_forecasts(warehouse, spark)
     schema = (
         "source string, version int, produto string, origin_date date, horizon int, forecast_date date, "
         "forecast double, actual double, " + ", ".join(f"{column} double" for column in INTERVAL_COLUMNS)
     )
-    target = TARGETS[0]
-    if stored is not None:  # scored: what is forecast now (the newest sales_forecast's target), not the other
-        newest = stored.filter(F.col("source") == CHAMPION).orderBy(F.col("version").desc()).first()
-        target = newest["sales_column"] if newest else target
-        stored = stored.filter(F.col("sales_column") == target).drop("sales_column")
     if stored is None or last_day is None:
         scored = spark.createDataFrame([], schema)
     else:

@@ -504,6 +504,7 @@ def production_model(
         },
         "model": served,
         "kind": kind,
+        "target": target_of(model),  # what it forecasts: a rollback never serves another target's model
         "params": params if params is not None else (champion or {}).get("params"),
         "metric": metric,
         "value": entry["origin_mean"][metric],

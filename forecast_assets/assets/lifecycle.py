@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from forecast_assets.ml.features import target_of
+from forecast_assets.ml.features import TARGETS, target_of
 from forecast_assets.policies import SPARK_POOL
 from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError, Warehouse
@@ -129,6 +129,13 @@ def _cell(value):
     return json.dumps(value, default=str)
 
 
+def other_target(entries: list[dict], current_key: str, target: str) -> str | None:
+    """What the serving version forecasts, as the ledger recorded it (entries before targets: revenue), when it
+    is not `target`; None when it is, or the ledger does not know the version."""
+    serving = next((e.get("target", TARGETS[0]) for e in reversed(entries) if e.get("key") == current_key), None)
+    return serving if serving not in (None, target) else None
+
+
 def previous_serving(entries: list[dict], current_key: str | None) -> dict | None:
     """The latest entry that left a different model serving than `current_key`: what a rollback returns to."""
     for entry in reversed(entries):
@@ -184,11 +191,7 @@ def rollback_production_model_op(context: dg.OpExecutionContext, config: Rollbac
             f"(version {current['version']} serves)",
             allow_retries=False,
         ) from None
-    try:
-        serving = target_of(io_manager.load_key(current["key"]))
-    except StorageError:  # the serving version is damaged or gone: rolling back is the way out
-        serving = None
-    if serving is not None and target_of(earlier) != serving:
+    if serving := other_target(entries, current["key"], target_of(earlier)):
         raise dg.Failure(
             f"version {target['version']} forecasts {target_of(earlier)}, the serving version {current['version']} "
             f"{serving}: a model of another target never serves in its place; production is unchanged",
@@ -204,6 +207,7 @@ def rollback_production_model_op(context: dg.OpExecutionContext, config: Rollbac
         "code_version": code_version(),
         "model": target.get("model"),
         "kind": target.get("kind"),
+        "target": target_of(earlier),
         "params": target.get("params"),
         "metric": target.get("metric"),
         "value": target.get("value"),
