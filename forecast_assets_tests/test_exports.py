@@ -12,6 +12,7 @@ import pytest
 
 from forecast_assets.cli import plan_landing
 from forecast_assets.landing.formats import ReadOptions
+from forecast_assets.landing.schema import FileProblem
 from forecast_assets.landing.validation import Limits, parse_sales_file
 from forecast_assets_tests.conftest import resolved, tick_new_sales_files
 
@@ -56,12 +57,12 @@ def test_the_workbook_is_read_from_its_sales_sheet_with_the_cells_types():
     assert "sheet 'Vendas' (of 2)" in book.notes
     assert set(book.good["produto"]) == {"78912345", "78954321", "40011122", "40033344"}  # codes, not 78912345.0
     assert book.good["data_venda"].map(type).eq(date).all()
-    with pytest.raises(Exception, match="has no sheet 'Sales'"):
+    with pytest.raises(FileProblem, match="has no sheet 'Sales'"):
         parsed("vendas.xlsx", sheet="Sales")
 
 
 def test_a_week_file_that_does_not_decide_its_date_order_is_refused_until_the_locale_is_given():
-    with pytest.raises(Exception, match="'01/09/2025' is day-first or month-first"):
+    with pytest.raises(FileProblem, match="'01/09/2025' is day-first or month-first"):
         parsed("erp_vendas_semana_seguinte.csv")
     week = parsed("erp_vendas_semana_seguinte.csv", locale="pt_BR")
     assert week.good["data_venda"].min() == date(2025, 9, 1) and len(week.good) == week.rows
@@ -143,8 +144,6 @@ SALES_ROWS = [["sku", "qty", "amount", "date"], ["A", 1, 2.5, date(2025, 3, 3)]]
     ],
 )
 def test_bad_input_is_one_message_naming_the_file_and_the_option(name, body, options, expected):
-    from forecast_assets.landing.schema import FileProblem
-
     with pytest.raises(FileProblem) as problem:
         parse_sales_file(name, body, LIMITS, ReadOptions.of(**options))
     assert str(problem.value).startswith(f"{name}: ") and expected in str(problem.value)

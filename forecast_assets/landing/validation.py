@@ -162,8 +162,7 @@ def _validate(file: str, raw: RawCells, limits: Limits, options: ReadOptions) ->
         present = names[column] if column in names else text[source]
         flag(present.isna(), Check.NO_NULL_KEYS, column, "is empty; expected a value in every row")
 
-    point = decimal or "."
-    style = f" (decimal {'comma' if point == ',' else 'point'}, as {locale.name if locale else 'this file'} writes)"
+    style = f" (decimal {'comma' if decimal == ',' else 'point'}, as {locale.name if locale else 'this file'} writes)"
 
     def number(column: str, source: str, expected: str, minimum: str, maximum: float) -> tuple[pd.Series, pd.Series]:
         """The column as floats (0 where unusable) and whether each was written with a fraction, flagging
