@@ -408,10 +408,7 @@ def main() -> int:
                 "ops": {
                     "features": {"config": {"holdout_weeks": 2}},
                     "model_comparison": {"config": {"min_improvement": 0.0}},
-                    **{
-                        name: training
-                        for name in ("random_forest_model", "linear_regression_model", "gradient_boosting_model")
-                    },
+                    **{name: training for name in ("random_forest_model", "linear_regression_model", "xgboost_model")},
                 }
             }
             launched = graphql(

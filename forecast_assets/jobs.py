@@ -3,7 +3,7 @@ config of the runs that schedules, sensors and `make run` request."""
 
 import dagster as dg
 
-from forecast_assets.assets.training import CANDIDATES
+from forecast_assets.assets.training import chosen
 from forecast_assets.landing.formats import ReadOptions
 from forecast_assets.policies import EXECUTOR, TRAINING_TAG
 from forecast_assets.settings import Settings
@@ -13,7 +13,7 @@ ml_pipeline = dg.define_asset_job(
     selection=dg.AssetSelection.all(),  # its partitions: raw_sales's weeks (the only partitioned asset)
     executor_def=EXECUTOR,  # the Definitions' too; named here so the job says how it runs
     tags=TRAINING_TAG,  # the assets carry the pool and the retry policy (policies.py)
-    description="Ingest the week's sales, rebuild features, tune the three candidates, compare them with "
+    description="Ingest the week's sales, rebuild features, tune the candidates, compare them with "
     "the baselines, promote the best if it beats seasonal naive, forecast tomorrow, score drift.",
 )
 
@@ -25,7 +25,7 @@ def automated_run_config(settings: Settings) -> dict:
     training: dict = {"profile": settings.profile}
     if settings.cv_folds is not None:
         training["cv_folds"] = settings.cv_folds
-    ops: dict = {candidate.asset_name: {"config": training} for candidate in CANDIDATES}
+    ops: dict = {candidate.asset_name: {"config": training} for candidate in chosen(settings)}
     features: dict = {"target": settings.target} if settings.target != "valor_total" else {}
     if settings.holdout_weeks is not None:
         features["holdout_weeks"] = settings.holdout_weeks

@@ -48,7 +48,10 @@ class SparkAsset:
         extra: dict = {"pool": SPARK_POOL, "retry_policy": step_retry(settings)}
         if self.partitioned:
             extra["partitions_def"] = weekly_partitions(settings.first_week)
-        return self.decorator(**self.arguments, **extra)(self.function)
+        arguments = dict(self.arguments)
+        if callable(arguments.get("ins")):  # inputs that depend on the settings: the candidates they chose
+            arguments["ins"] = arguments["ins"](settings)
+        return self.decorator(**arguments, **extra)(self.function)
 
 
 def spark_asset(*, partitioned: bool = False, **arguments) -> Callable[[Callable], SparkAsset]:

@@ -32,6 +32,10 @@ BUCKETS = (LANDING_BUCKET, PROCESSED_BUCKET, DATA_BUCKET, MODELS_BUCKET, EXPERIM
 
 S3_REGION = "us-east-1"
 HISTORY_START_VARIABLE = "FORECAST_HISTORY_START"
+# The regressors a run can tune (assets/training.py): the original design's three and XGBoost, which replaces
+# Spark's GBT by default (bench/RESULTS.md: as accurate or better, in less time).
+CANDIDATE_NAMES = ("random_forest", "linear_regression", "gradient_boosting", "xgboost")
+DEFAULT_CANDIDATES = ("random_forest", "linear_regression", "xgboost")
 DEFAULT_HISTORY_START = date(2023, 1, 2)  # a Monday; the demo generator and the benchmark data start there
 
 SPARK_MASTER_FORM = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|spark://[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*")
@@ -73,6 +77,7 @@ VARIABLES = {
     "console_full": "FORECAST_CONSOLE",
     "profile": "FORECAST_PROFILE",
     "target": "FORECAST_TARGET",
+    "candidates": "FORECAST_CANDIDATES",
     "cv_folds": "FORECAST_CV_FOLDS",
     "holdout_weeks": "FORECAST_HOLDOUT_WEEKS",
     "min_improvement": "FORECAST_MIN_IMPROVEMENT",
@@ -134,6 +139,7 @@ class Settings:
     console_full: bool = False  # make run prints Dagster's every event instead of one line per step
     profile: str = "full"  # the grids of automated runs: full (the original design's) or small
     target: str = "valor_total"  # what automated runs forecast: valor_total (revenue) or quantidade (units)
+    candidates: tuple[str, ...] = DEFAULT_CANDIDATES  # the regressors the graph tunes and compares
     cv_folds: int | None = None
     holdout_weeks: int | None = None
     min_improvement: float | None = None
@@ -181,6 +187,13 @@ class Settings:
             refuse("profile", self.profile, "expected full or small")
         if self.target not in ("valor_total", "quantidade"):
             refuse("target", self.target, "expected valor_total (revenue) or quantidade (units sold)")
+        unknown = [c for c in self.candidates if c not in CANDIDATE_NAMES]
+        if unknown or not self.candidates or len(set(self.candidates)) < len(self.candidates):
+            refuse(
+                "candidates",
+                ",".join(self.candidates),
+                f"expected one or more of {', '.join(CANDIDATE_NAMES)}, each once, separated by commas",
+            )
         if self.notify not in ("log", "smtp", "webhook"):
             refuse("notify", self.notify, "expected log, smtp or webhook")
 
@@ -211,7 +224,7 @@ class Settings:
                     values[name] = int(text)
                 elif kind in ("float", "float | None"):
                     values[name] = float(text)
-                elif name == "owners":
+                elif name in ("owners", "candidates"):
                     values[name] = tuple(o.strip() for o in text.split(",") if o.strip())
                 elif name in ("storage", "notify", "profile", "target"):
                     values[name] = text.lower()

@@ -187,7 +187,13 @@ def test_ports_volumes_and_images(project):
             for source in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile.read_text(), re.M):
                 for path in source.split():
                     assert (REPO / path).exists(), f"{dockerfile.name} copies {path}, which does not exist"
-    spark_image = (REPO / "deploy" / "spark" / "Dockerfile").read_text()
-    assert f"FROM apache/spark:{pyspark.__version__}-" in spark_image  # the cluster runs the driver's Spark
+    # The cluster runs the driver's image: its Spark (PySpark's spark-class) and its Python for Python tasks.
+    project_image = (REPO / "deploy" / "Dockerfile").read_text()
+    assert "FROM python:3.11-" in project_image and "pip install --no-cache-dir ." in project_image
+    for name in ("spark-master", "spark-worker"):
+        service = project["services"][name]
+        assert service["image"] == project["services"]["user-code"]["image"]
+        assert service["command"][0] == "/usr/local/lib/python3.11/site-packages/pyspark/bin/spark-class"
+    assert f'"pyspark=={pyspark.__version__}"' in (REPO / "pyproject.toml").read_text()
     pinned = re.search(r"version=\$\{MINIO_VERSION:-(\S+)\}", (REPO / "scripts" / "build-minio.sh").read_text())[1]
     assert f"ARG MINIO_VERSION={pinned}" in (REPO / "deploy" / "minio" / "Dockerfile").read_text()

@@ -187,7 +187,7 @@ def test_mlflow_records_every_run_and_its_champion_alias_follows_promotions_and_
         assert {c.data.tags["forecast.candidate"] for c in children} == {
             "random_forest",
             "linear_regression",
-            "gradient_boosting",
+            "xgboost",
         }
         forest = next(c for c in children if c.data.tags["forecast.candidate"] == "random_forest")
         trained = run.asset_materializations_for_node("random_forest_model")[0].metadata

@@ -31,7 +31,7 @@ LAYOUT = {
         "feature_pipeline",
         "random_forest_model",
         "linear_regression_model",
-        "gradient_boosting_model",
+        "xgboost_model",
         "production_model",
     ],
     "ml-experiments": ["model_comparison", "drift_score"],
@@ -147,7 +147,7 @@ def test_every_asset_loads_back_equal(minio_graph, spark):
     assert len(again) == len(forecast) > 0
     np.testing.assert_allclose(forecast["forecast_valor_total"].to_numpy(), again["p"].to_numpy(), rtol=1e-12)
     dataset = load_current(defs, "ml_data_io", "feature_dataset")
-    for asset in ("random_forest_model", "linear_regression_model", "gradient_boosting_model"):
+    for asset in ("random_forest_model", "linear_regression_model", "xgboost_model"):
         model = load_current(defs, "ml_models_io", asset)
         predictions = model.transform(dataset.limit(200)).select("prediction").toPandas()
         assert np.isfinite(predictions["prediction"]).all()

@@ -37,7 +37,7 @@ ALL_ASSETS = {
     "feature_dataset",
     "random_forest_model",
     "linear_regression_model",
-    "gradient_boosting_model",
+    "xgboost_model",
     "model_comparison",
     "production_model",
     "sales_forecast",
@@ -106,7 +106,7 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
 
     defs, result = graph
     report = load_current(defs, "ml_experiments_io", "model_comparison")
-    assert set(report["models"]) == {"random_forest", "linear_regression", "gradient_boosting"}
+    assert set(report["models"]) == {"random_forest", "linear_regression", "xgboost"}
     assert set(report["baselines"]) == set(BASELINES) >= {"naive", "seasonal_naive", "moving_average_28d", "zero"}
     origins = report["holdout"]["origins"]
     assert len(origins) == 2 and report["holdout"]["horizon_days"] == 7
@@ -128,7 +128,11 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
         report["models"][best]["origin_mean"][gate["metric"]] / baseline_values[gate["best_baseline"]]
     )
     assert report["models"]["random_forest"]["feature_importances"]
-    assert report["models"]["gradient_boosting"]["training_seconds"] > 0
+    boosted = report["models"]["xgboost"]["feature_importances"]  # XGBoost's total gain, as shares
+    assert set(boosted) == set(report["models"]["random_forest"]["feature_importances"])
+    assert sum(boosted.values()) == pytest.approx(1.0) and max(boosted.values()) > 0
+    assert report["models"]["linear_regression"]["feature_importances"] is None
+    assert report["models"]["xgboost"]["training_seconds"] > 0
     assert report["run_id"] == result.run_id
     assert report["feature_dataset"]["holdout_start"] == origins[0]
     metadata = result.asset_materializations_for_node("model_comparison")[0].metadata
@@ -157,7 +161,7 @@ def test_production_model_forecasts_the_next_week_for_every_active_product(graph
     assert "Split-conformal on |actual - forecast| / level over origins 2025-10-05, 2025-10-12" in intervals
     production = result.asset_materializations_for_node("production_model")[0].metadata
     assert production["version"].value == 1
-    assert production["model"].value in ("random_forest", "linear_regression", "gradient_boosting")
+    assert production["model"].value in ("random_forest", "linear_regression", "xgboost")
 
 
 def test_the_ui_gets_sortable_tables_not_markdown(graph):

@@ -5,7 +5,7 @@ import re
 import dagster as dg
 import pytest
 
-from forecast_assets.assets.training import CANDIDATES
+from forecast_assets.assets.training import chosen
 from forecast_assets.cli import run_config
 from forecast_assets.definitions import build_defs
 from forecast_assets.progress import progress_console
@@ -48,7 +48,7 @@ def test_make_runs_config_names_the_step_console_unless_told_otherwise(console, 
     config = run_config(settings)
     assert config.get("loggers") == loggers
     assert {op: c["config"]["profile"] for op, c in config["ops"].items()} == dict.fromkeys(
-        (c.asset_name for c in CANDIDATES), "small"
+        (c.asset_name for c in chosen(settings)), "small"
     )
     job = build_defs(settings).resolve_job_def("ml_pipeline")
     assert job.loggers["console"] is progress_console

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from forecast_assets.assets.training import CANDIDATES
+from forecast_assets.assets.training import chosen
 from forecast_assets.definitions import build_defs
 from forecast_assets_tests.conftest import settings_for_tests
 
@@ -23,4 +23,6 @@ def test_weekly_schedule_targets_the_latest_complete_week(tick, week):
     request = weekly_retraining(dg.build_schedule_context(scheduled_execution_time=tick))
     assert request.partition_key == week and request.run_key == f"weekly-{week}"
     assert request.tags["forecast/trigger"] == "schedule"
-    assert request.run_config["ops"] == {c.asset_name: {"config": {"profile": "full"}} for c in CANDIDATES}
+    assert request.run_config["ops"] == {
+        c.asset_name: {"config": {"profile": "full"}} for c in chosen(settings_for_tests())
+    }

@@ -3,8 +3,11 @@ and the first weekly partition."""
 
 from datetime import date
 
+import dagster as dg
 import pytest
 
+from forecast_assets.definitions import build_defs
+from forecast_assets.jobs import automated_run_config
 from forecast_assets.landing.validation import Limits, parse_sales_file
 from forecast_assets.settings import HISTORY_START_VARIABLE, VARIABLES, Settings
 from forecast_assets_tests.minio_server import REPO
@@ -47,6 +50,14 @@ def test_partitions_start_on_the_monday_of_its_week(value, monday):
         ("FORECAST_AUTOMATION", "on", "FORECAST_AUTOMATION='on': expected running or stopped"),
         ("FORECAST_CONSOLE", "quiet", "FORECAST_CONSOLE='quiet': expected full or steps"),
         ("FORECAST_NOTIFY", "pager", "FORECAST_NOTIFY='pager': expected log, smtp or webhook"),
+        (
+            "FORECAST_CANDIDATES",
+            "random_forest,lightgbm",
+            "FORECAST_CANDIDATES='random_forest,lightgbm': expected one or more of random_forest, linear_regression, "
+            "gradient_boosting, xgboost, each once",
+        ),
+        ("FORECAST_CANDIDATES", "xgboost, xgboost", "FORECAST_CANDIDATES='xgboost,xgboost': expected one or more"),
+        ("FORECAST_CANDIDATES", ",", "FORECAST_CANDIDATES='': expected one or more"),
     ],
 )
 def test_a_malformed_value_is_refused_naming_the_variable(variable, value, expected):
@@ -82,6 +93,20 @@ def test_every_variable_reaches_its_field_and_empty_means_the_default():
     assert settings.spark_master == "local[*]" and settings.mlflow
     assert "secret" not in repr(settings)  # the URI stays in the environment, read by dg.EnvVar
     assert Settings.from_env({}, today=TODAY) == Settings()
+
+
+def test_the_candidates_tuned_are_chosen_and_the_graph_follows():
+    settings = Settings.from_env({"FORECAST_CANDIDATES": " gradient_boosting, linear_regression "}, today=TODAY)
+    assert settings.candidates == ("gradient_boosting", "linear_regression")
+    graph = build_defs(settings).resolve_asset_graph()
+    trained = {k.to_user_string() for k in graph.get_all_asset_keys() if k.to_user_string().endswith("_model")}
+    assert trained == {"gradient_boosting_model", "linear_regression_model", "production_model"}
+    for compared in ("model_comparison", "production_model", "shadow_forecast"):
+        parents = {k.to_user_string() for k in graph.get(dg.AssetKey(compared)).parent_keys}
+        assert {"gradient_boosting_model", "linear_regression_model"} <= parents
+        assert not parents & {"random_forest_model", "xgboost_model"}
+    assert set(automated_run_config(settings)["ops"]) == {"gradient_boosting_model", "linear_regression_model"}
+    assert Settings().candidates == ("random_forest", "linear_regression", "xgboost")
 
 
 def test_older_rows_are_refused_with_a_message_that_names_the_variable():

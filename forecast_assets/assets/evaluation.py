@@ -22,7 +22,14 @@ from forecast_assets.assets.lifecycle import (
     run_context,
 )
 from forecast_assets.assets.tables import frame_table
-from forecast_assets.assets.training import CANDIDATES, best_params, fitted_by_name
+from forecast_assets.assets.training import (
+    CANDIDATES,
+    best_params,
+    candidate_ins,
+    feature_importances,
+    fitted_by_name,
+    predicting_into,
+)
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
     BaselineForecaster,
@@ -47,7 +54,6 @@ BASELINES = {
     "same_weekday_mean_8w": "same_weekday_8w",
     "zero": None,
 }
-CANDIDATE_INS = {c.asset_name: dg.AssetIn(c.asset_name) for c in CANDIDATES}
 SHORT_NAMES = {c.asset_name: c.name for c in CANDIDATES}
 GATE_CHECK = "best_model_beats_baselines"
 
@@ -213,7 +219,12 @@ def champion_predictions(
     group_name="evaluation",
     io_manager_key="ml_experiments_io",
     kinds={"spark", "json"},
-    ins={"feature_dataset": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), "raw_sales": dg.AssetIn(), **CANDIDATE_INS},
+    ins=lambda settings: {
+        "feature_dataset": dg.AssetIn(),
+        "feature_pipeline": dg.AssetIn(),
+        "raw_sales": dg.AssetIn(),
+        **candidate_ins(settings),
+    },
     required_resource_keys={"ml_models_io", "warehouse", "tracking"},
 )
 def model_comparison(
@@ -224,13 +235,13 @@ def model_comparison(
     raw_sales: DataFrame,
     **candidates,
 ) -> dg.Output[dict]:
-    """The three candidates and the baselines (naive, seasonal naive, 7- and 28-day moving averages, same-weekday
-    means over 4 and 8 weeks, zero) scored on the holdout split of `feature_dataset`: the last K weekly origins,
-    each forecasting its next H days. rmse, mae, wape, mase and bias pooled, per origin (mean and spread) and
-    per horizon; each model's ratio to the best baseline; the champion (the production model that serves, read
-    from ml-models) re-scored on the same rows through its own fitted stages; the promotion gate's verdict;
-    best params, feature importances and training time. Stored as JSON in ml-experiments; the UI shows the
-    table (the champion as a row beside the candidates and baselines) and plots."""
+    """The candidates (FORECAST_CANDIDATES) and the baselines (naive, seasonal naive, 7- and 28-day moving averages,
+    same-weekday means over 4 and 8 weeks, zero) scored on the holdout split of `feature_dataset`: the last K weekly
+    origins, each forecasting its next H days. rmse, mae, wape, mase and bias pooled, per origin (mean and spread)
+    and per horizon; each model's ratio to the best baseline; the champion (the production model that serves, read
+    from ml-models) re-scored on the same rows through its own fitted stages; the promotion gate's verdict; best
+    params, feature importances and training time. Stored as JSON in ml-experiments; the UI shows the table (the
+    champion as a row beside the candidates and baselines) and plots."""
     holdout = feature_dataset.filter(F.col("split") == HOLDOUT)
     champion_model, champion, champion_error = None, None, None
     try:
@@ -256,7 +267,7 @@ def model_comparison(
             champion = None
     for asset_name, model in candidates.items():
         name = SHORT_NAMES[asset_name]
-        relative = model.copy().setPredictionCol(f"{name}_relative").transform(holdout)
+        relative = predicting_into(model, f"{name}_relative").transform(holdout)
         holdout = LevelRescaler(inputCol=f"{name}_relative", outputCol=name).transform(relative)
     models = [SHORT_NAMES[name] for name in candidates]
     columns = sorted({c for c in BASELINES.values() if c})
@@ -292,9 +303,9 @@ def model_comparison(
         entry["ratio_to_best_baseline"] = entry["origin_mean"][config.gate_metric] / base if base else float("nan")
     best = gate["best_model"]
     importances = {
-        SHORT_NAMES[asset_name]: dict(zip(FEATURE_COLUMNS, map(float, model.featureImportances.toArray()), strict=True))
+        SHORT_NAMES[asset_name]: dict(zip(FEATURE_COLUMNS, shares, strict=True))
         for asset_name, model in candidates.items()
-        if hasattr(model, "featureImportances")
+        if (shares := feature_importances(model, len(FEATURE_COLUMNS)))
     }
     dataset_meta = context.instance.get_latest_materialization_event(dg.AssetKey("feature_dataset"))
     lineage = (
@@ -329,6 +340,7 @@ def model_comparison(
                 "feature_importances": importances.get(c.name),
             }
             for c in CANDIDATES
+            if c.asset_name in candidates
         },
         "baselines": {name: {**scores[name], "column": column} for name, column in BASELINES.items()},
         "champion": {**champion, **scores["champion"]} if champion else None,
@@ -454,7 +466,11 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
     group_name="evaluation",
     io_manager_key="ml_models_io",
     kinds={"spark"},
-    ins={"model_comparison": dg.AssetIn(), "feature_pipeline": dg.AssetIn(), **CANDIDATE_INS},
+    ins=lambda settings: {
+        "model_comparison": dg.AssetIn(),
+        "feature_pipeline": dg.AssetIn(),
+        **candidate_ins(settings),
+    },
     required_resource_keys={"ml_models_io", "warehouse", "tracking"},
 )
 def production_model(
@@ -473,7 +489,7 @@ def production_model(
         model = PipelineModel(
             stages=[
                 *feature_pipeline.stages,
-                fitted_by_name(candidates)[served].copy().setPredictionCol("relative_prediction"),
+                predicting_into(fitted_by_name(candidates)[served], "relative_prediction"),
                 LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
             ]
         )

@@ -12,10 +12,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from forecast_assets.assets import plots
-from forecast_assets.assets.evaluation import CANDIDATE_INS
 from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_origins
 from forecast_assets.assets.tables import frame_table
-from forecast_assets.assets.training import fitted_by_name
+from forecast_assets.assets.training import candidate_ins, fitted_by_name, predicting_into
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
@@ -333,11 +332,11 @@ def drift_score(
     group_name="monitoring",
     io_manager_key="ml_data_io",
     kinds={"spark", "parquet"},
-    ins={
+    ins=lambda settings: {
         "model_comparison": dg.AssetIn(),
         "feature_pipeline": dg.AssetIn(),
         "raw_sales": dg.AssetIn(),
-        **CANDIDATE_INS,
+        **candidate_ins(settings),
     },
     deps=["production_model"],
     output_required=False,
@@ -368,7 +367,7 @@ def shadow_forecast(
         model = PipelineModel(
             stages=[
                 *feature_pipeline.stages,
-                fitted_by_name(candidates)[name].copy().setPredictionCol("relative_prediction"),
+                predicting_into(fitted_by_name(candidates)[name], "relative_prediction"),
                 LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
             ]
         )

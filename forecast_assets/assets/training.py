@@ -25,6 +25,7 @@ from forecast_assets.ml.tuning import (
 )
 from forecast_assets.policies import SparkAsset, spark_asset
 from forecast_assets.resources.tracking import MlflowTracking
+from forecast_assets.settings import CANDIDATE_NAMES, Settings
 
 FINITE_METRICS = "finite_cv_metrics"
 
@@ -71,6 +72,25 @@ def _boosting():
     return GrowingGBTRegressor(featuresCol="features", labelCol="target_relative", seed=42)
 
 
+def _xgboost():
+    # XGBoost's histogram trees, hundreds of small learning-rate rounds, early-stopped on the latest four weeks
+    # of what it is fitted on (ml/boosting.py). One thread per fit: cross-validation fits two grid points at once.
+    from forecast_assets.ml.boosting import TimeBlockXGBRegressor
+
+    return TimeBlockXGBRegressor(
+        features_col="features",
+        label_col="target_relative",
+        tree_method="hist",
+        n_estimators=1000,
+        learning_rate=0.05,
+        early_stopping_rounds=30,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        random_state=42,
+        verbose=False,  # no line per boosting round in the run's log
+    )
+
+
 CANDIDATES = (
     Candidate(
         "random_forest",
@@ -90,7 +110,30 @@ CANDIDATES = (
         _boosting,
         {"full": {"maxIter": [10, 20], "maxDepth": [5, 10]}, "small": {"maxIter": [10], "maxDepth": [3]}},
     ),
+    Candidate(
+        "xgboost",
+        "XGBoost",
+        _xgboost,
+        {
+            "full": {"max_depth": [4, 6, 8], "min_child_weight": [1.0, 20.0]},
+            "small": {"max_depth": [3], "min_child_weight": [1.0]},
+        },
+    ),
 )
+
+
+assert tuple(c.name for c in CANDIDATES) == CANDIDATE_NAMES, "settings.CANDIDATE_NAMES lists the candidates"
+BY_NAME = {c.name: c for c in CANDIDATES}
+
+
+def chosen(settings: Settings) -> list[Candidate]:
+    """The candidates the settings' graph tunes (FORECAST_CANDIDATES), in their catalogue order."""
+    return [c for c in CANDIDATES if c.name in settings.candidates]
+
+
+def candidate_ins(settings: Settings) -> dict[str, dg.AssetIn]:
+    """The chosen candidates as inputs of the assets that compare or serve them."""
+    return {c.asset_name: dg.AssetIn(c.asset_name) for c in chosen(settings)}
 
 
 def fitted_by_name(inputs: dict) -> dict:
@@ -98,12 +141,30 @@ def fitted_by_name(inputs: dict) -> dict:
     return {c.name: inputs[c.asset_name] for c in CANDIDATES if c.asset_name in inputs}
 
 
+def predicting_into(model, column: str):
+    """A copy of a fitted candidate that writes its prediction to `column` (XGBoost's Spark model has no
+    setPredictionCol; every model has the Param)."""
+    return model.copy({model.getParam("predictionCol"): column})
+
+
+def feature_importances(model, features: int) -> list[float] | None:
+    """Each feature's share of the model's importance: Spark's trees' own (impurity decrease), XGBoost's total
+    gain (the features it never split on have none); None for a model without importances (linear)."""
+    if hasattr(model, "featureImportances"):
+        return [float(v) for v in model.featureImportances.toArray()]
+    if hasattr(model, "get_feature_importances"):
+        gains = model.get_feature_importances(importance_type="total_gain")
+        total = sum(gains.values()) or 1.0
+        return [float(gains.get(f"f{i}", 0.0)) / total for i in range(features)]
+    return None
+
+
 def best_params(candidate: Candidate, model) -> dict:
     """The tuned values of the candidate's grid parameters, read off the fitted model."""
     return {name: model.getOrDefault(model.getParam(name)) for name in candidate.grids["full"]}
 
 
-def build_candidate_asset(candidate: Candidate, position: int) -> SparkAsset:
+def build_candidate_asset(candidate: Candidate) -> SparkAsset:
     @spark_asset(
         name=candidate.asset_name,
         group_name="training",
@@ -131,8 +192,8 @@ def build_candidate_asset(candidate: Candidate, position: int) -> SparkAsset:
 
         def report(done: int, rmse: float) -> None:
             context.log.info(
-                f"model {position} of {len(CANDIDATES)} ({candidate.label}): "
-                f"grid point {done} of {fits} scored ({len(grid)} points x {config.cv_folds} folds), rmse {rmse:.3f}"
+                f"{candidate.label}: grid point {done} of {fits} scored "
+                f"({len(grid)} points x {config.cv_folds} folds), rmse {rmse:.3f}"
             )
 
         # As many partitions as cores: tree fits on this data are bound by tasks per job, not by rows.
@@ -200,4 +261,4 @@ def build_candidate_asset(candidate: Candidate, position: int) -> SparkAsset:
     return _candidate
 
 
-candidate_assets = [build_candidate_asset(c, i + 1) for i, c in enumerate(CANDIDATES)]
+CANDIDATE_ASSETS = {c.name: build_candidate_asset(c) for c in CANDIDATES}
