@@ -25,7 +25,7 @@ help:
 	@echo "make smoke  docker-compose.yml's topology natively: Postgres, MinIO, Spark standalone, Dagster"
 	@echo "make minio  a local MinIO server for trying the MinIO storage by hand"
 	@echo "make lint   ruff"
-	@echo "make bench  benchmarks that print figures (retail and marketplace M, ingestion against history); make bench-peer: against the original code"
+	@echo "make bench  benchmarks that print figures (retail and marketplace M, ingestion against history); make bench-peer: against the original code and the peer libraries (REAL=folder: real data sets too)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -97,5 +97,6 @@ bench: setup
 	$(PY) bench/run_bench.py --sizes M --profiles retail marketplace
 	$(PY) bench/ingestion_bench.py
 
+# REAL=folder: also the public real data sets found there, as downloaded (bench/README.md, bench/real_data.py).
 bench-peer: setup
-	$(PY) bench/run_bench.py --peer
+	$(PY) bench/run_bench.py --peer $(if $(REAL),--real "$(REAL)")
