@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from forecast_assets.cli import DataError, plan_landing
+from forecast_assets.settings import CANDIDATE_NAMES
 from forecast_assets_tests.conftest import resolved
 from forecast_assets_tests.minio_server import REPO
 
@@ -204,8 +205,13 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     assert set(forecast["forecast_date"]) == {origin + timedelta(days=h) for h in range(1, 8)}
     newbie = forecast[forecast["produto"] == "NEWBIE"]
     assert (newbie["method"] == "new_product_mean").all() and newbie["forecast_valor_total"].tolist() == [45.0] * 7
-    assert set(forecast.loc[forecast["produto"] != "NEWBIE", "method"]) <= {"model"} | {
-        f"baseline_{c}" for c in ("lag_1", "seasonal_naive", "ma_7", "ma_28", "same_weekday_4w", "same_weekday_8w", "")
+    assert set(forecast.loc[forecast["produto"] != "NEWBIE", "method"]) <= {
+        "model",
+        *CANDIDATE_NAMES,
+        "combination",
+    } | {
+        f"baseline_{c}"
+        for c in ("lag_1", "seasonal_naive", "ma_7", "ma_28", "same_weekday_4w", "same_weekday_8w", "zero")
     }
     for product in active:  # the summary prints each active product's week
         assert f"\n{product} " in out

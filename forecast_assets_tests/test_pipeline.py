@@ -19,7 +19,10 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import TRAIN
+from forecast_assets.assets.training import regressor_stages
 from forecast_assets.definitions import build_defs
+from forecast_assets.ml.demand import LUMPY, NEW, SMOOTH
+from forecast_assets.ml.spark_internals import load_any_model
 from forecast_assets_tests.conftest import (
     ALL_CHECKS,
     TEST_RUN_CONFIG,
@@ -106,7 +109,7 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
 
     defs, result = graph
     report = load_current(defs, "ml_experiments_io", "model_comparison")
-    assert set(report["models"]) == {"random_forest", "linear_regression", "xgboost"}
+    assert set(report["models"]) == {"random_forest", "linear_regression", "xgboost", "combination"}
     assert set(report["baselines"]) == set(BASELINES) >= {"naive", "seasonal_naive", "moving_average_28d", "zero"}
     origins = report["holdout"]["origins"]
     assert len(origins) == 2 and report["holdout"]["horizon_days"] == 7
@@ -140,6 +143,73 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
     assert {r.data["name"] for r in metadata["metrics"].value.records} == set(report["models"]) | set(BASELINES)
 
 
+def test_the_combination_averages_the_best_two_by_cross_validation_and_serves_what_was_scored(graph, spark, tmp_path):
+    defs, result = graph
+    report = load_current(defs, "ml_experiments_io", "model_comparison")
+    cv = {
+        name: result.asset_materializations_for_node(f"{name}_model")[0].metadata["cv_rmse"].value
+        for name in ("random_forest", "linear_regression", "xgboost")
+    }
+    entry = report["models"]["combination"]
+    assert entry["members"] == sorted(cv, key=cv.get)[:2]  # chosen on the training split, not the holdout
+    assert entry["best_params"]["weights"] == [0.5, 0.5]
+    # The stages production_model serves it with, stored and read back, score the holdout as the report did.
+    fitted = {name: load_current(defs, "ml_models_io", f"{name}_model") for name in entry["members"]}
+    PipelineModel(stages=regressor_stages("combination", fitted, entry)).write().save(str(tmp_path / "c"))
+    served = load_any_model(str(tmp_path / "c"), spark)
+    holdout = load_current(defs, "ml_data_io", "feature_dataset").filter(F.col("split") == "holdout")
+    frame = (
+        served.transform(holdout)
+        .select("origin_date", "target", "prediction", *[f"{m}_prediction" for m in entry["members"]])
+        .toPandas()
+    )
+    members = frame[[f"{m}_prediction" for m in entry["members"]]]
+    np.testing.assert_allclose(frame["prediction"], members.mean(axis=1), rtol=1e-12)
+    assert (members >= 0).all().all()  # each member rescaled and clipped before the mean
+    by_origin = frame.groupby("origin_date").apply(lambda g: np.sqrt(((g["target"] - g["prediction"]) ** 2).mean()))
+    assert by_origin.mean() == pytest.approx(entry["origin_mean"]["rmse"], rel=1e-9)
+    for name in entry["members"]:  # a member alone is one of the scored candidates
+        assert report["models"][name]["origin_mean"]["rmse"] > 0
+
+
+def test_a_model_chosen_per_demand_class_serves_each_product_its_class_choice(graph, spark):
+    defs, _ = graph
+    holdout = load_current(defs, "ml_data_io", "feature_dataset").filter(F.col("split") == "holdout")
+    products = sorted(r[0] for r in holdout.select("produto").distinct().collect())
+    thirds = {SMOOTH: products[0::3], LUMPY: products[1::3]}  # the rest: products the model does not know
+    fitted = {name: load_current(defs, "ml_models_io", f"{name}_model") for name in ("xgboost", "random_forest")}
+    entry = {
+        "routing": {
+            "products": thirds[SMOOTH] + thirds[LUMPY],
+            "classes": [SMOOTH] * len(thirds[SMOOTH]) + [LUMPY] * len(thirds[LUMPY]),
+            "choices": {
+                SMOOTH: {"choice": "xgboost", "kind": "model", "column": "xgboost"},
+                LUMPY: {"choice": "combination", "kind": "model", "column": "combination"},
+                NEW: {"choice": "moving_average_112d", "kind": "baseline", "column": "ma_112"},
+            },
+        },
+        "combination_members": ["xgboost", "random_forest"],
+    }
+    served = PipelineModel(stages=regressor_stages("per_class", fitted, entry)).transform(holdout).toPandas()
+    alone = {
+        name: PipelineModel(stages=regressor_stages(name, fitted, {"members": ["xgboost", "random_forest"]}))
+        .transform(holdout)
+        .toPandas()
+        .set_index(["produto", "origin_date", "horizon"])["prediction"]
+        for name in ("xgboost", "combination")
+    }
+    served = served.set_index(["produto", "origin_date", "horizon"])
+    smooth = served["demand_class"] == SMOOTH
+    lumpy = served["demand_class"] == LUMPY
+    new = served["demand_class"] == NEW
+    assert smooth.any() and lumpy.any() and new.any()
+    np.testing.assert_allclose(served.loc[smooth, "prediction"], alone["xgboost"][smooth[smooth].index])
+    np.testing.assert_allclose(served.loc[lumpy, "prediction"], alone["combination"][lumpy[lumpy].index])
+    np.testing.assert_allclose(served.loc[new, "prediction"], served.loc[new, "ma_112"])
+    assert set(served.loc[smooth, "method"]) == {"xgboost"} and set(served.loc[lumpy, "method"]) == {"combination"}
+    assert set(served.loc[new, "method"]) == {"baseline_ma_112"}
+
+
 def test_production_model_forecasts_the_next_week_for_every_active_product(graph):
     defs, result = graph
     forecast = load_current(defs, "ml_data_io", "sales_forecast").toPandas()
@@ -150,7 +220,15 @@ def test_production_model_forecasts_the_next_week_for_every_active_product(graph
     assert all(sorted(h) == list(range(1, 8)) for h in forecast.groupby("produto")["horizon"].apply(list))
     assert (forecast["origin_date"] == last_day).all() and last_day.isoweekday() == 7  # the last complete week
     assert (forecast["forecast_date"] == forecast["origin_date"] + pd.to_timedelta(forecast["horizon"], "D")).all()
-    assert (forecast["method"] == "model").all()
+    served = result.asset_materializations_for_node("production_model")[0].metadata["model"].value
+    if served == "per_class":  # each product's class chose its method
+        report = load_current(defs, "ml_experiments_io", "model_comparison")
+        choices = report["models"]["per_class"]["routing"]["choices"].values()
+        assert set(forecast["method"]) <= {
+            c["choice"] if c["kind"] == "model" else f"baseline_{c['column'] or 'zero'}" for c in choices
+        }
+    else:
+        assert (forecast["method"] == "model").all()
     assert (forecast["forecast_valor_total"] >= 0).all() and forecast["forecast_valor_total"].sum() > 0
     # Conformal intervals around every forecast, never below zero, the 95% one around the 80% one.
     columns = ["lower_95", "lower_80", "forecast_valor_total", "upper_80", "upper_95"]

@@ -24,12 +24,16 @@ from forecast_assets.assets.lifecycle import (
 from forecast_assets.assets.tables import frame_table
 from forecast_assets.assets.training import (
     CANDIDATES,
+    COMBINATION,
+    PER_CLASS,
     best_params,
     candidate_ins,
     feature_importances,
     fitted_by_name,
     predicting_into,
+    regressor_stages,
 )
+from forecast_assets.ml.demand import NEW, choose_per_class, demand_classes
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
     BaselineForecaster,
@@ -50,6 +54,8 @@ BASELINES = {
     "seasonal_naive": "seasonal_naive",  # the target's weekday in the last known week
     "moving_average_7d": "ma_7",
     "moving_average_28d": "ma_28",
+    # the long-run rate (unobserved days skipped): what Croston-type methods estimate for intermittent demand
+    "moving_average_112d": "ma_112",
     "same_weekday_mean_4w": "same_weekday_4w",
     "same_weekday_mean_8w": "same_weekday_8w",
     "zero": None,
@@ -71,6 +77,18 @@ class EvaluationConfig(dg.Config):
         description="the best candidate must score at least this fraction below the best baseline on the gate "
         "metric to be promoted (0.02: 2% better)",
     )
+    per_class: bool = Field(
+        default=True,
+        description="also score `per_class`: each demand class (smooth, erratic, intermittent, lumpy, new) served "
+        "by the best candidate on its own holdout rows when it beats that class's best baseline by min_improvement, "
+        "else by that baseline",
+    )
+    combination_size: int = Field(
+        default=2,
+        ge=0,
+        description="the candidate `combination` averages the forecasts of this many candidates, the best by "
+        "cross-validation RMSE (chosen before the holdout is seen); 0 or 1: no combination",
+    )
     champion_min_improvement: float = Field(
         default=0.0,
         ge=0.0,
@@ -80,10 +98,17 @@ class EvaluationConfig(dg.Config):
     )
 
 
-def _training_seconds(context: dg.AssetExecutionContext, asset_name: str) -> float | None:
+def _training_metadata(context: dg.AssetExecutionContext, asset_name: str, key: str) -> float | None:
     event = context.instance.get_latest_materialization_event(dg.AssetKey(asset_name))
-    entry = event.asset_materialization.metadata.get("training_seconds") if event else None
+    entry = event.asset_materialization.metadata.get(key) if event else None
     return None if entry is None else entry.value
+
+
+def combination_members(cv_rmse: dict[str, float | None], size: int) -> list[str]:
+    """The candidates the combination averages: the `size` best by cross-validation RMSE (on the training
+    split only, so the holdout that judges the combination did not choose it); none when fewer are known."""
+    known = sorted((value, name) for name, value in cv_rmse.items() if value is not None and math.isfinite(value))
+    return [name for _, name in known[:size]] if size >= 2 and len(known) >= size else []
 
 
 def promotion_gate(
@@ -273,6 +298,10 @@ def model_comparison(
     columns = sorted({c for c in BASELINES.values() if c})
     scored = [*models, *(["champion"] if champion else [])]
     frame = holdout.select("produto", "origin_date", "horizon", "forecast_date", "target", *columns, *scored).toPandas()
+    cv_rmse = {SHORT_NAMES[a]: _training_metadata(context, a, "cv_rmse") for a in candidates}
+    if members := combination_members(cv_rmse, config.combination_size):
+        frame[COMBINATION] = frame[members].mean(axis=1)  # as ForecastCombination serves it
+        models.append(COMBINATION)
     for baseline, column in BASELINES.items():
         frame[baseline] = frame[column] if column else 0.0
     if champion and frame["champion"].isna().any():
@@ -288,6 +317,18 @@ def model_comparison(
         .agg(F.avg(F.abs(F.col("target") - F.col("seasonal_naive"))))
         .first()[0]
     )
+    # Each product's demand class from its training history; each class's own choice, scored as one candidate.
+    classes = demand_classes(feature_dataset.filter(F.col("split") == TRAIN))
+    frame = frame.merge(classes[["produto", "demand_class"]], on="produto", how="left")
+    frame["demand_class"] = frame["demand_class"].fillna(NEW)
+    per_class = choose_per_class(frame, models, BASELINES, config.gate_metric, config.min_improvement, scale)
+    routed = {c["choice"] for cls, c in per_class.items() if c["rows"]}
+    if config.per_class and len(routed) > 1:  # one choice for every class is that choice, already scored
+        frame[PER_CLASS] = 0.0
+        for cls, choice in per_class.items():
+            rows = frame["demand_class"] == cls
+            frame.loc[rows, PER_CLASS] = frame.loc[rows, choice["choice"]]
+        models.append(PER_CLASS)
 
     scores = {
         name: evaluate_forecasts(frame, name, scale)
@@ -317,6 +358,38 @@ def model_comparison(
         if dataset_meta
         else {}
     )
+    entries = {
+        c.name: {
+            **scores[c.name],
+            "best_params": best_params(c, candidates[c.asset_name]),
+            "training_seconds": _training_metadata(context, c.asset_name, "training_seconds"),
+            "feature_importances": importances.get(c.name),
+        }
+        for c in CANDIDATES
+        if c.asset_name in candidates
+    }
+    if PER_CLASS in models:
+        entries[PER_CLASS] = {
+            **scores[PER_CLASS],
+            "best_params": {"choices": {cls: c["choice"] for cls, c in per_class.items()}},
+            "routing": {
+                "products": classes["produto"].tolist(),
+                "classes": classes["demand_class"].tolist(),
+                "choices": {cls: {k: c[k] for k in ("choice", "kind", "column")} for cls, c in per_class.items()},
+            },
+            "combination_members": members,
+            "training_seconds": None,
+            "feature_importances": None,
+        }
+    if members:
+        weights = [1 / len(members)] * len(members)
+        entries[COMBINATION] = {
+            **scores[COMBINATION],
+            "members": members,
+            "best_params": {"members": members, "weights": weights},
+            "training_seconds": None,
+            "feature_importances": None,
+        }
     origins = sorted(str(o) for o in frame["origin_date"].unique())
     report = {
         "run_id": context.run_id,
@@ -332,21 +405,21 @@ def model_comparison(
         },
         "mase_scale_seasonal_naive_train_mae": scale,
         "feature_dataset": lineage,
-        "models": {
-            c.name: {
-                **scores[c.name],
-                "best_params": best_params(c, candidates[c.asset_name]),
-                "training_seconds": _training_seconds(context, c.asset_name),
-                "feature_importances": importances.get(c.name),
-            }
-            for c in CANDIDATES
-            if c.asset_name in candidates
-        },
+        "models": entries,
         "baselines": {name: {**scores[name], "column": column} for name, column in BASELINES.items()},
         "champion": {**champion, **scores["champion"]} if champion else None,
+        "demand_classes": per_class,
     }
 
     table = metrics_table(scores, config.gate_metric)
+    class_table = pd.DataFrame.from_dict(
+        {
+            cls: {"products": c["products"], "rows": c["rows"], "choice": c["choice"], **c["scores"]}
+            for cls, c in per_class.items()
+            if c["rows"]
+        },
+        orient="index",
+    )
     per_horizon = pd.DataFrame(
         {name: {h: m[config.gate_metric] for h, m in scores[name]["by_horizon"].items()} for name in scores}
     ).T
@@ -360,6 +433,8 @@ def model_comparison(
         f"Holdout: {len(origins)} weekly origins ({', '.join(origins)}), each forecasting "
         f"{report['holdout']['horizon_days']} days; metrics are means over origins (± their standard deviation).",
         table.round(4).to_markdown(),
+        f"Per demand class ({config.gate_metric} on each class's rows; the choice is what `per_class` serves it):\n\n"
+        + class_table.to_markdown(),
         f"{config.gate_metric} per horizon (days ahead):\n\n" + per_horizon.round(4).to_markdown(),
         plots.metric_bars(table),
         over_time,
@@ -385,6 +460,7 @@ def model_comparison(
             "holdout_rows": len(frame),
             "holdout_origins": len(origins),
             "metrics": frame_table(table.astype(float), index="name"),
+            "demand_classes": frame_table(class_table, index="demand_class"),
             f"{config.gate_metric}_by_horizon": frame_table(
                 per_horizon.T.astype(float).rename(index=int), index="horizon_days"
             ),
@@ -486,13 +562,8 @@ def production_model(
     served, entry = served_entry(model_comparison)
     champion = model_comparison.get("champion")
     if gate["passed"]:
-        model = PipelineModel(
-            stages=[
-                *feature_pipeline.stages,
-                predicting_into(fitted_by_name(candidates)[served], "relative_prediction"),
-                LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
-            ]
-        )
+        stages = regressor_stages(served, fitted_by_name(candidates), entry)
+        model = PipelineModel(stages=[*feature_pipeline.stages, *stages])
         event, kind, params = "promotion", "model", entry.get("best_params")
     elif champion:
         model = context.resources.ml_models_io.load_key(champion["key"])

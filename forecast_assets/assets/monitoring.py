@@ -14,12 +14,11 @@ from pyspark.sql import functions as F
 from forecast_assets.assets import plots
 from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_origins
 from forecast_assets.assets.tables import frame_table
-from forecast_assets.assets.training import candidate_ins, fitted_by_name, predicting_into
+from forecast_assets.assets.training import candidate_ins, fitted_by_name, regressor_stages
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
     BaselineForecaster,
-    LevelRescaler,
     SalesWindowFeatures,
     forecast_column,
     target_of,
@@ -147,7 +146,8 @@ def forecast_with(
             "horizon",
             "forecast_date",
             F.col("prediction").alias(value),
-            F.lit(method).alias("method"),
+            # a model chosen per demand class says per product which of its choices served it
+            (F.col("method") if "method" in scored.columns else F.lit(method)).alias("method"),
             "level",
         )
     )
@@ -364,13 +364,8 @@ def shadow_forecast(
         model = context.resources.ml_models_io.load_key(champion["key"])
     else:
         role, name = "challenger", gate["best_model"]
-        model = PipelineModel(
-            stages=[
-                *feature_pipeline.stages,
-                predicting_into(fitted_by_name(candidates)[name], "relative_prediction"),
-                LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
-            ]
-        )
+        stages = regressor_stages(name, fitted_by_name(candidates), model_comparison["models"][name])
+        model = PipelineModel(stages=[*feature_pipeline.stages, *stages])
     forecast, metadata, _ = forecast_with(context, config, model, raw_sales)
     forecast = forecast.withColumn("shadow_role", F.lit(role)).withColumn("shadow_model", F.lit(name))
     yield dg.Output(forecast, metadata={**metadata, "shadow_role": role, "shadow_model": name})

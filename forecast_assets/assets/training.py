@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import TRAIN
 from forecast_assets.assets.tables import frame_table
+from forecast_assets.ml.features import ForecastCombination, LevelRescaler
 from forecast_assets.ml.tuning import (
     GrowingGBTRegressor,
     GrowingRandomForestRegressor,
@@ -157,6 +158,65 @@ def feature_importances(model, features: int) -> list[float] | None:
         total = sum(gains.values()) or 1.0
         return [float(gains.get(f"f{i}", 0.0)) / total for i in range(features)]
     return None
+
+
+COMBINATION = "combination"  # model_comparison's candidate that averages the best candidates' forecasts
+PER_CLASS = "per_class"  # and the one that serves each demand class its own choice (ml/demand.py)
+
+
+def _in_sales(fitted: dict, names) -> list:
+    """Each named candidate's model and rescaler: its forecast in sales in `<name>_prediction`."""
+    stages = []
+    for name in names:
+        stages += [
+            predicting_into(fitted[name], f"{name}_relative"),
+            LevelRescaler(inputCol=f"{name}_relative", outputCol=f"{name}_prediction"),
+        ]
+    return stages
+
+
+def regressor_stages(name: str, fitted: dict, entry: dict | None = None) -> list:
+    """The stages after the feature pipeline that turn its rows into `prediction` in sales, for what
+    model_comparison's report calls `name` (its `entry` there): a candidate's model and the LevelRescaler; for the
+    combination, each member's model and rescaler, then their mean (averaged in sales, each clipped at zero, as
+    model_comparison scored them); per demand class, every model a class chose, then the router that reads each
+    product's forecast from its class's choice and says which it was in `method`."""
+    from forecast_assets.ml.demand import DemandClassRouter
+
+    entry = entry or {}
+    if name == COMBINATION:
+        members = entry["members"]
+        return [*_in_sales(fitted, members), ForecastCombination(inputCols=[f"{m}_prediction" for m in members])]
+    if name != PER_CLASS:
+        return [
+            predicting_into(fitted[name], "relative_prediction"),
+            LevelRescaler(inputCol="relative_prediction", outputCol="prediction"),
+        ]
+    routing = entry["routing"]
+    chosen = {c["choice"] for c in routing["choices"].values() if c["kind"] == "model"}
+    members = (entry.get("combination_members") or []) if COMBINATION in chosen else []
+    stages = _in_sales(fitted, sorted((chosen - {COMBINATION}) | set(members)))
+    if COMBINATION in chosen:
+        stages.append(
+            ForecastCombination(inputCols=[f"{m}_prediction" for m in members], outputCol=f"{COMBINATION}_prediction")
+        )
+    classes = list(routing["choices"])
+    return [
+        *stages,
+        DemandClassRouter(
+            products=routing["products"],
+            classes=routing["classes"],
+            choiceClasses=classes,
+            choiceColumns=[
+                f"{c['choice']}_prediction" if c["kind"] == "model" else c["column"]
+                for c in routing["choices"].values()
+            ],
+            choiceMethods=[
+                c["choice"] if c["kind"] == "model" else f"baseline_{c['column'] or 'zero'}"
+                for c in routing["choices"].values()
+            ],
+        ),
+    ]
 
 
 def best_params(candidate: Candidate, model) -> dict:

@@ -295,6 +295,24 @@ class LevelRescaler(Transformer, DefaultParamsReadable, DefaultParamsWritable):
         return dataset.withColumn(self.getOrDefault(self.outputCol), F.greatest(relative * level, F.lit(0.0)))
 
 
+class ForecastCombination(Transformer, DefaultParamsReadable, DefaultParamsWritable):
+    """The equal-weight mean of several models' forecasts (each already in sales): the last stage of a production
+    model that combines candidates, so it serves exactly what model_comparison scored."""
+
+    inputCols = Param(Params._dummy(), "inputCols", "the forecasts combined, in sales", TypeConverters.toListString)
+    outputCol = Param(Params._dummy(), "outputCol", "their mean", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, inputCols=None, outputCol=None):
+        super().__init__()
+        self._setDefault(outputCol="prediction")
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        columns = [F.col(c) for c in self.getOrDefault(self.inputCols)]
+        return dataset.withColumn(self.getOrDefault(self.outputCol), sum(columns[1:], columns[0]) / len(columns))
+
+
 class BaselineForecaster(Transformer, DefaultParamsReadable, DefaultParamsWritable):
     """A baseline as the last stage of a production model: the prediction is a feature column known at the
     origin (e.g. `ma_28`), or zero when `column` is empty. Served when no candidate beats the baselines yet."""
