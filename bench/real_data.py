@@ -5,11 +5,14 @@ each recipe reads the files as downloaded and writes `bench/out/data/real_<name>
 product's raw_sales stores (produto, categoria_valor, quantidade, valor_total, data_venda as a date), which
 `bench/run_bench.py --peer --real DIR` runs the pipeline and the peer libraries on.
 
-usage: python bench/real_data.py DIR    (DIR holds pharma/ as downloaded; prints what it wrote)
+usage: python bench/real_data.py DIR    (DIR holds pharma/ and/or breadbasket/ as downloaded; prints what it wrote)
 
 - pharma: "Pharma sales data" (Kaggle, milanzdravkovic/pharma-sales-data): salesdaily.csv, one pharmacy's daily
   sales of 57 drugs grouped in 8 ATC classes, 2014-01-02 .. 2019-10-08. One series per ATC class; the file has
   quantities only, so valor_total is the quantity sold (the bench forecasts units either way).
+- breadbasket: "The Bread Basket", a bakery in Edinburgh (Kaggle, e.g. sulmansarwar/transactions-from-a-bakery):
+  BreadBasket_DMS.csv, one line per item sold (Date, Time, Transaction, Item), 2016-10-30 .. 2017-04-09. One series
+  per item (the 20 sold most), items sold per day; no prices, so valor_total is the count.
 """
 
 from __future__ import annotations
@@ -34,7 +37,23 @@ def pharma(folder: Path) -> pd.DataFrame:
     return long[COLUMNS]
 
 
-RECIPES = {"pharma": pharma}
+def breadbasket(folder: Path, items: int = 20) -> pd.DataFrame:
+    lines = pd.read_csv(folder / "BreadBasket_DMS.csv")
+    lines = lines[lines["Item"] != "NONE"]  # the till's empty lines
+    top = lines["Item"].value_counts().nlargest(items).index
+    lines = lines[lines["Item"].isin(top)]
+    daily = (
+        lines.assign(data_venda=pd.to_datetime(lines["Date"], format="%Y-%m-%d").dt.date)
+        .groupby(["Item", "data_venda"], as_index=False)
+        .size()
+        .rename(columns={"Item": "produto", "size": "quantidade"})
+    )
+    daily["valor_total"] = daily["quantidade"].astype(float)
+    daily["categoria_valor"] = "bakery"
+    return daily[COLUMNS]
+
+
+RECIPES = {"pharma": pharma, "breadbasket": breadbasket}
 
 
 def prepare(root: Path) -> dict[str, Path]:

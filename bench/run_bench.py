@@ -492,6 +492,7 @@ def main() -> None:
         help="the original workflow on retail M, back to back with ours; statsforecast and mlforecast on every "
         "data set (retail and marketplace M, and the real data sets of --real)",
     )
+    ap.add_argument("--skip-original", action="store_true", help="with --peer: not the original workflow")
     ap.add_argument("--real", type=Path, help="a folder of public real data sets as downloaded (bench/real_data.py)")
     ap.add_argument("--profile", default="full", choices=["full", "small"], help="the grids: full or small")
     a = ap.parse_args()
@@ -509,7 +510,7 @@ def main() -> None:
     for profile, size in runs:
         results[profile, size] = run_ours(size, profile, a.profile)
         print_ours(results[profile, size])
-        if a.peer and profile == "retail":  # the original right after ours: back to back
+        if a.peer and profile == "retail" and not a.skip_original:  # the original right after ours: back to back
             original = run_original(results[profile, size])
     if a.real:
         sys.path.insert(0, str(Path(__file__).resolve().parent))

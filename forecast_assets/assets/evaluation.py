@@ -260,13 +260,14 @@ def model_comparison(
     raw_sales: DataFrame,
     **candidates,
 ) -> dg.Output[dict]:
-    """The candidates (FORECAST_CANDIDATES) and the baselines (naive, seasonal naive, 7- and 28-day moving averages,
-    same-weekday means over 4 and 8 weeks, zero) scored on the holdout split of `feature_dataset`: the last K weekly
-    origins, each forecasting its next H days. rmse, mae, wape, mase and bias pooled, per origin (mean and spread)
-    and per horizon; each model's ratio to the best baseline; the champion (the production model that serves, read
-    from ml-models) re-scored on the same rows through its own fitted stages; the promotion gate's verdict; best
-    params, feature importances and training time. Stored as JSON in ml-experiments; the UI shows the table (the
-    champion as a row beside the candidates and baselines) and plots."""
+    """The candidates (FORECAST_CANDIDATES), their combination, the choice per demand class, and the baselines (naive,
+    seasonal naive, 7-, 28- and 112-day moving averages, same-weekday means over 4 and 8 weeks, zero) scored on the
+    holdout split of `feature_dataset`: the last K weekly origins, each forecasting its next H days. rmse, mae,
+    wape, mase and bias pooled, per origin (mean and spread) and per horizon; each model's ratio to the best
+    baseline; the champion (the production model that serves, read from ml-models) re-scored on the same rows
+    through its own fitted stages; the promotion gate's verdict; best params, feature importances and training time.
+    Stored as JSON in ml-experiments; the UI shows the table (the champion as a row beside the candidates and
+    baselines) and plots."""
     holdout = feature_dataset.filter(F.col("split") == HOLDOUT)
     champion_model, champion, champion_error = None, None, None
     try:
@@ -322,7 +323,7 @@ def model_comparison(
     frame = frame.merge(classes[["produto", "demand_class"]], on="produto", how="left")
     frame["demand_class"] = frame["demand_class"].fillna(NEW)
     per_class = choose_per_class(frame, models, BASELINES, config.gate_metric, config.min_improvement, scale)
-    routed = {c["choice"] for cls, c in per_class.items() if c["rows"]}
+    routed = {c["choice"] for c in per_class.values() if c["rows"]}
     if config.per_class and len(routed) > 1:  # one choice for every class is that choice, already scored
         frame[PER_CLASS] = 0.0
         for cls, choice in per_class.items():

@@ -123,8 +123,8 @@ CANDIDATES = (
 )
 
 
-assert tuple(c.name for c in CANDIDATES) == CANDIDATE_NAMES, "settings.CANDIDATE_NAMES lists the candidates"
-BY_NAME = {c.name: c for c in CANDIDATES}
+if tuple(c.name for c in CANDIDATES) != CANDIDATE_NAMES:  # FORECAST_CANDIDATES is validated against that list
+    raise RuntimeError("settings.CANDIDATE_NAMES must list the candidates of assets/training.py, in their order")
 
 
 def chosen(settings: Settings) -> list[Candidate]:
