@@ -369,35 +369,20 @@ def print_peer_table(name: str, ours: dict, peers: dict | None) -> dict:
     report = ours["report"]
     gate = report["gate"]
     served = gate["best_model"] if gate["passed"] else (gate.get("best_baseline") or "?")
+
+    def row(name: str, kind: str, origin_mean: dict, pooled: dict, seconds: float | None) -> tuple:
+        return (name, kind, origin_mean["rmse"], pooled["wape"], pooled["weekly_wape"], seconds)
+
     rows = []
     for kind, entries in (("candidate", report["models"]), ("baseline", report["baselines"])):
         for model, entry in entries.items():
             seconds = entry.get("training_seconds") if kind == "candidate" else 0.0
-            rows.append(
-                (
-                    model,
-                    kind,
-                    entry["origin_mean"]["rmse"],
-                    entry["metrics"]["wape"],
-                    entry["metrics"]["weekly_wape"],
-                    seconds,
-                )
-            )
+            rows.append(row(model, kind, entry["origin_mean"], entry["metrics"], seconds))
     if peers:
         for method, r in peers["results"]["results"].items():
-            if method == "zero":
-                continue
-            kind = "oracle" if method == "oracle" else "peer"
-            rows.append(
-                (
-                    method,
-                    kind,
-                    r["origin_mean"]["rmse"],
-                    r["pooled"]["wape"],
-                    r["pooled"]["weekly_wape"],
-                    r["wall_s"] if kind == "peer" else None,
-                )
-            )
+            if method != "zero":
+                kind = "oracle" if method == "oracle" else "peer"
+                rows.append(row(method, kind, r["origin_mean"], r["pooled"], r["wall_s"] if kind == "peer" else None))
     rows.sort(key=lambda row: row[2])
     print(f"\n=== {name}: candidates, baselines and peer libraries on the same holdout rows ===")
     if peers:
