@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from pyspark.ml import PipelineModel
 
-from forecast_assets.assets.evaluation import BASELINES
+from forecast_assets.assets.evaluation import BASELINES, choose_per_class
 from forecast_assets.ml.demand import (
     ERRATIC,
     INTERMITTENT,
@@ -14,7 +14,6 @@ from forecast_assets.ml.demand import (
     NEW,
     SMOOTH,
     DemandClassRouter,
-    choose_per_class,
     demand_class,
     demand_classes,
 )
@@ -68,7 +67,7 @@ def test_each_class_gets_the_best_candidate_only_when_it_beats_that_class_best_b
             LUMPY: {"target": [0.0, 4.0, 0.0, 4.0], "xgboost": [6.0] * 4, "ma_28": [2.0] * 4},
         }
     )
-    chosen = choose_per_class(frame, ["xgboost"], BASELINES, "rmse", 0.02, 1.0)
+    chosen = choose_per_class(frame, ["xgboost"], "rmse", 0.02, 1.0)
     assert (chosen[SMOOTH]["choice"], chosen[SMOOTH]["kind"], chosen[SMOOTH]["column"]) == (
         "xgboost",
         "model",
@@ -87,7 +86,7 @@ def test_each_class_gets_the_best_candidate_only_when_it_beats_that_class_best_b
         assert chosen[empty]["rows"] == 0 and chosen[empty]["from_all_rows"]
         assert chosen[empty]["choice"] == "moving_average_28d"
     # With a margin the candidate cannot clear, the smooth class takes its best baseline too.
-    assert choose_per_class(frame, ["xgboost"], BASELINES, "rmse", 0.95, 1.0)[SMOOTH]["kind"] == "baseline"
+    assert choose_per_class(frame, ["xgboost"], "rmse", 0.95, 1.0)[SMOOTH]["kind"] == "baseline"
 
 
 def test_the_demand_classes_come_from_the_days_of_the_training_rows(spark):

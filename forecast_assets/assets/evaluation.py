@@ -33,7 +33,7 @@ from forecast_assets.assets.training import (
     predicting_into,
     regressor_stages,
 )
-from forecast_assets.ml.demand import NEW, choose_per_class, demand_classes
+from forecast_assets.ml.demand import CLASSES, NEW, demand_classes
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
     BaselineForecaster,
@@ -182,6 +182,39 @@ def promotion_gate(
     }
 
 
+def choose_per_class(
+    frame: pd.DataFrame, models: list[str], metric: str, min_improvement: float, scale: float
+) -> dict[str, dict]:
+    """Per demand class (the frame's `demand_class`), the promotion gate's rule on that class's holdout rows alone:
+    its best candidate when at least `min_improvement` below its best baseline, else that baseline. A class
+    without holdout rows takes the choice made on all rows. {class: {products, rows, scores (each candidate's and
+    baseline's `metric`, mean over origins), choice, kind (model or baseline), column (a candidate's name, a
+    baseline's feature column, '' for zero), best_model, best_baseline}}."""
+
+    def choose(rows: pd.DataFrame) -> dict:
+        scores = {name: evaluate_forecasts(rows, name, scale) for name in [*models, *BASELINES]}
+        gate = promotion_gate(scores, models, metric, min_improvement)
+        if gate["passed"]:
+            choice, kind, column = gate["best_model"], "model", gate["best_model"]
+        else:
+            choice = gate["best_baseline"] or "zero"
+            kind, column = "baseline", BASELINES[choice] or ""
+        return {
+            "products": int(rows["produto"].nunique()),
+            "rows": len(rows),
+            "scores": {name: entry["origin_mean"][metric] for name, entry in scores.items()},
+            "choice": choice,
+            "kind": kind,
+            "column": column,
+            "best_model": gate["best_model"],
+            "best_baseline": gate["best_baseline"],
+        }
+
+    overall = choose(frame)
+    chosen = {cls: choose(rows) for cls, rows in frame.groupby("demand_class", sort=False)}
+    return {cls: chosen.get(cls) or {**overall, "products": 0, "rows": 0, "from_all_rows": True} for cls in CLASSES}
+
+
 def served_entry(report: dict) -> tuple[str, dict]:
     """What serves after a model_comparison report: the best candidate when the gate passed, else the champion
     (it keeps serving), else the best baseline (a first run), with its report entry."""
@@ -322,7 +355,7 @@ def model_comparison(
     classes = demand_classes(feature_dataset.filter(F.col("split") == TRAIN))
     frame = frame.merge(classes[["produto", "demand_class"]], on="produto", how="left")
     frame["demand_class"] = frame["demand_class"].fillna(NEW)
-    per_class = choose_per_class(frame, models, BASELINES, config.gate_metric, config.min_improvement, scale)
+    per_class = choose_per_class(frame, models, config.gate_metric, config.min_improvement, scale)
     routed = {c["choice"] for c in per_class.values() if c["rows"]}
     if config.per_class and len(routed) > 1:  # one choice for every class is that choice, already scored
         frame[PER_CLASS] = 0.0

@@ -4,7 +4,8 @@ ADI, the average inter-demand interval (days observed / days with a sale), says 
 squared coefficient of variation of the sizes of its sales, how much they vary. Smooth sells often and evenly,
 erratic often and unevenly, intermittent rarely and evenly, lumpy rarely and unevenly. A product with too
 little history is new. Model choice per class (assets/evaluation.py) serves each class the method that scores
-best on its own holdout rows, and `DemandClassRouter` serves that choice per product.
+best on its own holdout rows (assets/evaluation.py: choose_per_class), and `DemandClassRouter` serves that choice
+per product.
 """
 
 from __future__ import annotations
@@ -111,41 +112,3 @@ class DemandClassRouter(Transformer, DefaultParamsReadable, DefaultParamsWritabl
             .withColumn(get(self.methodCol), method)
             .withColumnRenamed("_demand_class", "demand_class")
         )
-
-
-def choose_per_class(
-    frame, models: list[str], baselines: dict[str, str | None], metric: str, min_improvement: float, scale: float
-) -> dict[str, dict]:
-    """Per demand class (the frame's `demand_class`): every candidate and baseline scored on that class's holdout
-    rows (`metric`, the mean over origins), and the choice: the best candidate when it is at least
-    `min_improvement` below the best baseline there, else the best baseline. A class without holdout rows
-    takes the choice made on all rows. Returns {class: {products, rows, scores, choice, kind, column}}; a
-    baseline's column is its feature column ('' = zero), a candidate's its own name."""
-    from forecast_assets.ml.metrics import evaluate_forecasts
-
-    def choose(rows) -> dict:
-        scores = {name: evaluate_forecasts(rows, name, scale)["origin_mean"][metric] for name in [*models, *baselines]}
-        finite = {n: v for n, v in scores.items() if v == v and math.isfinite(v)}
-        best_model = min((n for n in models if n in finite), key=finite.get, default=None)
-        best_baseline = min((n for n in baselines if n in finite), key=finite.get, default=None)
-        if best_model is not None and (
-            best_baseline is None or finite[best_model] <= (1.0 - min_improvement) * finite[best_baseline]
-        ):
-            choice, kind, column = best_model, "model", best_model
-        else:
-            choice, kind = best_baseline or "zero", "baseline"
-            column = baselines.get(choice) or ""
-        return {
-            "products": int(rows["produto"].nunique()),
-            "rows": len(rows),
-            "scores": scores,
-            "choice": choice,
-            "kind": kind,
-            "column": column,
-            "best_model": best_model,
-            "best_baseline": best_baseline,
-        }
-
-    overall = choose(frame)
-    chosen = {cls: choose(rows) for cls, rows in frame.groupby("demand_class", sort=False)}
-    return {cls: chosen.get(cls) or {**overall, "products": 0, "rows": 0, "from_all_rows": True} for cls in CLASSES}
