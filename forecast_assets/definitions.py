@@ -17,7 +17,7 @@ from forecast_assets.assets.features import features
 from forecast_assets.assets.ingestion import raw_sales
 from forecast_assets.assets.lifecycle import rollback_production_model
 from forecast_assets.assets.monitoring import drift_score, sales_forecast, shadow_forecast
-from forecast_assets.assets.training import CANDIDATE_ASSETS
+from forecast_assets.assets.training import CANDIDATE_ASSETS, chosen
 from forecast_assets.automation.schedules import build_schedules
 from forecast_assets.automation.sensors import build_sensors
 from forecast_assets.jobs import ml_pipeline
@@ -26,10 +26,8 @@ from forecast_assets.progress import progress_console
 from forecast_assets.resources import build_resources
 from forecast_assets.settings import Settings
 
-ASSETS = [
-    raw_sales,
-    features,
-    *CANDIDATE_ASSETS.values(),  # those of FORECAST_CANDIDATES are built (described_assets)
+ASSETS_BEFORE_TRAINING = [raw_sales, features]  # then the candidates of FORECAST_CANDIDATES (described_assets)
+ASSETS_AFTER_TRAINING = [
     model_comparison,
     production_model,
     sales_forecast,
@@ -64,8 +62,9 @@ def described_assets(settings: Settings) -> list:
     # rather than a warning per asset on every load.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
-        left_out = [CANDIDATE_ASSETS[name] for name in CANDIDATE_ASSETS if name not in settings.candidates]
-        built = [asset.build(settings) for asset in ASSETS if not any(asset is other for other in left_out)]
+        candidates = [CANDIDATE_ASSETS[c.name] for c in chosen(settings)]
+        declared = [*ASSETS_BEFORE_TRAINING, *candidates, *ASSETS_AFTER_TRAINING]
+        built = [asset.build(settings) for asset in declared]
         assets = dg.with_source_code_references(dg.map_asset_specs(describe, built))
         if settings.source_url:
             assets = dg.link_code_references_to_git(
