@@ -20,8 +20,8 @@ ml_pipeline = dg.define_asset_job(
 
 def automated_run_config(settings: Settings) -> dict:
     """Run config of the runs schedules and sensors request (and `make run`'s): every candidate with the
-    settings' profile (default full) and folds, the settings' target, holdout and promotion margin when given,
-    and how landed files are read."""
+    settings' profile (default full) and folds, the settings' target, holdout, training origins and promotion
+    margin when given, and how landed files are read."""
     training: dict = {"profile": settings.profile}
     if settings.cv_folds is not None:
         training["cv_folds"] = settings.cv_folds
@@ -29,6 +29,8 @@ def automated_run_config(settings: Settings) -> dict:
     features: dict = {"target": settings.target} if settings.target != "valor_total" else {}
     if settings.holdout_weeks is not None:
         features["holdout_weeks"] = settings.holdout_weeks
+    if settings.training_origins != "auto":
+        features["training_origins"] = settings.training_origins
     if features:
         ops["features"] = {"config": features}
     if settings.min_improvement is not None:

@@ -80,6 +80,7 @@ VARIABLES = {
     "candidates": "FORECAST_CANDIDATES",
     "cv_folds": "FORECAST_CV_FOLDS",
     "holdout_weeks": "FORECAST_HOLDOUT_WEEKS",
+    "training_origins": "FORECAST_TRAINING_ORIGINS",
     "min_improvement": "FORECAST_MIN_IMPROVEMENT",
     "columns": "FORECAST_COLUMNS",
     "locale": "FORECAST_LOCALE",
@@ -142,6 +143,7 @@ class Settings:
     candidates: tuple[str, ...] = DEFAULT_CANDIDATES  # the regressors the graph tunes and compares
     cv_folds: int | None = None
     holdout_weeks: int | None = None
+    training_origins: str = "auto"  # auto | weekly | daily: the training rows' forecast origins
     min_improvement: float | None = None
     # How automated runs (and the new-files sensor) read landed files: raw_sales config columns, locale,
     # date_format, sheet (jobs.read_options checks them)
@@ -187,6 +189,8 @@ class Settings:
             refuse("profile", self.profile, "expected full or small")
         if self.target not in ("valor_total", "quantidade"):
             refuse("target", self.target, "expected valor_total (revenue) or quantidade (units sold)")
+        if self.training_origins not in ("auto", "weekly", "daily"):
+            refuse("training_origins", self.training_origins, "expected auto, weekly or daily")
         unknown = [c for c in self.candidates if c not in CANDIDATE_NAMES]
         if unknown or not self.candidates or len(set(self.candidates)) < len(self.candidates):
             refuse(
@@ -226,7 +230,7 @@ class Settings:
                     values[name] = float(text)
                 elif name in ("owners", "candidates"):
                     values[name] = tuple(o.strip() for o in text.split(",") if o.strip())
-                elif name in ("storage", "notify", "profile", "target"):
+                elif name in ("storage", "notify", "profile", "target", "training_origins"):
                     values[name] = text.lower()
                 else:
                     values[name] = text

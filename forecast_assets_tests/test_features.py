@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from pyspark.ml import PipelineModel
 
+from forecast_assets.assets.features import daily_training_rows
 from forecast_assets.ml.features import LevelRescaler, SalesWindowFeatures
 
 START = date(2025, 1, 6)  # a Monday
@@ -159,6 +160,35 @@ def test_horizon_is_a_parameter(spark):
     row = next(r for r in rows if r["horizon"] == 9 and r["target"] is not None and r["complete"])
     t = (row["origin_date"] - START).days
     assert row["seasonal_naive"] == values[t + 9 - 14]  # two weeks back: the last known same weekday
+
+
+def test_daily_origins_are_every_day_with_the_same_hand_computed_features(spark, features):
+    sales = spark.createDataFrame(sales_rows(), SCHEMA)
+    rows = SalesWindowFeatures(originDays=1).transform(sales).filter("produto = 'P_GAPS'").collect()
+    daily = {(r["origin_date"], r["horizon"]): r.asDict() for r in rows}
+    origins = sorted({o for o, _ in daily})
+    assert origins[0] == START + timedelta(days=61)  # 62 days of data behind it, whatever the weekday
+    assert all(b - a == timedelta(days=1) for a, b in zip(origins, origins[1:], strict=False))
+    values = daily_values()["P_GAPS"]
+    for origin in origins:
+        t = (origin - START).days
+        for h in (1, 3, 7):  # the anchor is the target's weekday in the last known week, from any origin
+            for name, value in expected_row(values, t, h).items():
+                assert daily[(origin, h)][name] == pytest.approx(value), (origin, h, name)
+    weekly = {(o, h): row for (p, o, h), row in features.items() if p == "P_GAPS"}
+    assert {key: daily[key] for key in weekly} == weekly  # the Sunday rows are the weekly transform's
+    with pytest.raises(ValueError, match="originDays 3"):
+        SalesWindowFeatures(originDays=3)
+
+
+def test_auto_training_origins_estimate_the_daily_rows_before_making_them(spark):
+    sales = spark.createDataFrame(sales_rows(), SCHEMA)
+    holdout_start = START + timedelta(days=125)  # a Sunday
+    estimate = daily_training_rows(sales, START, holdout_start, horizon=7)
+    rows = SalesWindowFeatures(originDays=1).transform(sales)
+    made = rows.filter(rows.forecast_date <= holdout_start).count()
+    # Per product 7 rows per origin day, less the last origins' horizons that reach past the holdout start.
+    assert made <= estimate <= made + 3 * 21
 
 
 def test_transformer_and_rescaler_persist_inside_a_pipeline_model(spark, tmp_path):

@@ -88,10 +88,21 @@ def test_time_ordered_holdout_and_scaler_fitted_on_training_rows_only(graph, spa
     assert bounds["holdout"]["origins"] == 2 and bounds["holdout"]["horizons"] == 7  # the last 2 weeks, 7 days each
     assert holdout_start.isoweekday() == 7
 
+    # The demo data is small: auto trained on daily origins; the holdout and the stored pipeline stay weekly.
+    training_origins = {
+        r[0] for r in dataset.filter(F.col("split") == TRAIN).select(F.dayofweek("origin_date")).distinct().collect()
+    }
+    assert training_origins == set(range(1, 8))
+    assert {
+        r[0]
+        for r in dataset.filter(F.col("split") == "holdout").select(F.dayofweek("origin_date")).distinct().collect()
+    } == {1}
     pipeline: PipelineModel = load_current(defs, "ml_models_io", "feature_pipeline")
-    scaler = pipeline.stages[-1]
+    windows, scaler = pipeline.stages[0], pipeline.stages[-1]
+    assert windows.getOrDefault(windows.originDays) == 7  # serving forecasts from the week's end
     raw = load_current(defs, "processed_data_io", "raw_sales")
-    assembled = PipelineModel(stages=pipeline.stages[:-1]).transform(raw)
+    fitted = [windows.copy({windows.originDays: 1}), *pipeline.stages[1:-1]]
+    assembled = PipelineModel(stages=fitted).transform(raw)
 
     def mean_of(frame) -> np.ndarray:
         vectors = np.array([r["features_raw"].toArray() for r in frame.select("features_raw").collect()])

@@ -36,6 +36,7 @@ from forecast_assets.assets.training import (
 from forecast_assets.ml.demand import CLASSES, NEW, demand_classes
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
+    SUNDAY,
     BaselineForecaster,
     LevelRescaler,
     SalesWindowFeatures,
@@ -347,7 +348,10 @@ def model_comparison(
     if champion_error:
         context.log.warning(champion_error)
     scale = (
-        feature_dataset.filter((F.col("split") == TRAIN) & (F.col("horizon") <= 7))
+        # Weekly origins: the same scale whether the candidates trained on weekly or daily origins.
+        feature_dataset.filter(
+            (F.col("split") == TRAIN) & (F.col("horizon") <= 7) & (F.dayofweek("origin_date") == SUNDAY)
+        )
         .agg(F.avg(F.abs(F.col("target") - F.col("seasonal_naive"))))
         .first()[0]
     )

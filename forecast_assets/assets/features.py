@@ -33,6 +33,18 @@ class FeatureConfig(dg.Config):
         description="what is forecast: valor_total (revenue, the original design's) or quantidade (units sold); "
         "the fitted pipeline keeps it, so every step after it follows (FORECAST_TARGET in automated runs)",
     )
+    training_origins: Literal["auto", "weekly", "daily"] = Field(
+        default="auto",
+        description="the forecast origins of the training rows: weekly (Sundays, as served), daily (every day: "
+        "about 7x the training rows) or auto (daily when that stays within daily_origins_max_rows). The holdout, "
+        "drift and serving use weekly origins either way (FORECAST_TRAINING_ORIGINS in automated runs)",
+    )
+    daily_origins_max_rows: int = Field(
+        default=250_000,
+        ge=0,
+        description="auto: the most training rows daily origins may make (measured: 3% lower RMSE on two real "
+        "data sets of 8-20 series; on 100 products x 3 years they would be 7x the tuning time)",
+    )
 
 
 def holdout_origins(last_day: date, weeks: int, horizon: int) -> list[date]:
@@ -40,6 +52,17 @@ def holdout_origins(last_day: date, weeks: int, horizon: int) -> list[date]:
     last_origin = last_day - timedelta(days=horizon)
     last_origin -= timedelta(days=(last_origin.weekday() + 1) % 7)  # back to a Sunday
     return [last_origin - timedelta(days=7 * (weeks - 1 - i)) for i in range(weeks)]
+
+
+def daily_training_rows(sales: DataFrame, first_day: date, holdout_start: date, horizon: int) -> int:
+    """About how many training rows daily origins make: per product, the days from its first origin (its first
+    sale, and never before the features' minimum history) to the first holdout origin, times the horizon
+    (before rows reading an unobserved week are left out)."""
+    earliest = first_day + timedelta(days=WINDOW_FEATURES.min_history_days() - 1)
+    first_origin = F.greatest(F.to_date(F.min("data_venda")), F.lit(earliest))
+    days = F.greatest(F.datediff(F.lit(holdout_start), first_origin), F.lit(0))
+    total = sales.groupBy("produto").agg(days.alias("days")).agg(F.sum("days")).first()[0]
+    return horizon * int(total or 0)
 
 
 def unobserved_weeks(raw_sales: DataFrame) -> list[str]:
@@ -54,14 +77,19 @@ def unobserved_weeks(raw_sales: DataFrame) -> list[str]:
 
 
 def fit_feature_pipeline(
-    sales: DataFrame, horizon: int = 7, fit_until: date | None = None, target: str = "valor_total"
+    sales: DataFrame,
+    horizon: int = 7,
+    fit_until: date | None = None,
+    target: str = "valor_total",
+    origin_days: int = 7,
 ) -> tuple[PipelineModel, DataFrame]:
     """Raw sales rows -> model-ready rows: the window features (computed once, cached), then indexers, assembler
     and scaler fitted on the rows of origins up to `fit_until` (all when None). A row's features read only days
     up to its origin, so these are the rows the sales up to `fit_until` alone would give. Returns the fitted
-    PipelineModel and the window rows (cached: the caller transforms them and unpersists)."""
+    PipelineModel and the window rows (cached: the caller transforms them and unpersists). `origin_days` 1
+    makes rows for every day's origin; the stored pipeline serves weekly (Sunday) origins either way."""
     windows = SalesWindowFeatures(horizon=horizon, target=target)
-    rows = windows.transform(sales).cache()
+    rows = windows.copy({windows.originDays: origin_days}).transform(sales).cache()
     fitting = rows if fit_until is None else rows.filter(F.col("origin_date") <= F.lit(fit_until))
     fitted = Pipeline(
         stages=[
@@ -115,8 +143,20 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
         f"(each forecasting {config.horizon_days} days)"
     )
 
+    daily_rows = daily_training_rows(raw_sales, first_day, holdout_start, config.horizon_days)
+    daily = config.training_origins == "daily" or (
+        config.training_origins == "auto" and daily_rows <= config.daily_origins_max_rows
+    )
+    context.log.info(
+        f"training origins: {'daily' if daily else 'weekly'} ({config.training_origins}; daily origins would make "
+        f"about {daily_rows:,} training rows, auto's limit {config.daily_origins_max_rows:,})"
+    )
     pipeline_model, window_rows = fit_feature_pipeline(
-        raw_sales, config.horizon_days, fit_until=holdout_start, target=config.target
+        raw_sales,
+        config.horizon_days,
+        fit_until=holdout_start,
+        target=config.target,
+        origin_days=1 if daily else 7,
     )
     rows = PipelineModel(stages=pipeline_model.stages[1:]).transform(window_rows).drop("features_raw")
     split = F.when(F.col("origin_date").isin(*origins), HOLDOUT).when(
@@ -142,6 +182,7 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
         "holdout_weeks": config.holdout_weeks,
         "horizon_days": config.horizon_days,
         "target": config.target,
+        "training_origins": "daily" if daily else "weekly",
         "unobserved_weeks": gaps,
     }
     yield dg.Output(

@@ -18,6 +18,7 @@ from forecast_assets.assets.training import candidate_ins, fitted_by_name, regre
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
+    SUNDAY,
     BaselineForecaster,
     SalesWindowFeatures,
     forecast_column,
@@ -292,9 +293,12 @@ def drift_score(
     last = feature_dataset.agg(F.max("forecast_date")).first()[0]
     current_start = last - timedelta(days=config.current_window_days - 1)
     columns = [*DRIFT_COLUMNS, "prediction"]
+    # Weekly (Sunday) origins only, as served: daily training origins would shift the reference's lags and
+    # weekdays against the current window's and read as drift.
+    served = scored.filter(F.dayofweek("origin_date") == SUNDAY)
     windows = {
-        "reference": scored.filter((F.col("split") == TRAIN) & (F.col("forecast_date") < F.lit(current_start))),
-        "current": scored.filter(F.col("forecast_date") >= F.lit(current_start)),
+        "reference": served.filter((F.col("split") == TRAIN) & (F.col("forecast_date") < F.lit(current_start))),
+        "current": served.filter(F.col("forecast_date") >= F.lit(current_start)),
     }
     samples = {}
     for name, frame in windows.items():

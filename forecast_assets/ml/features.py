@@ -9,7 +9,8 @@ evaluation rather than scored as zero sales; moving and same-weekday means skip 
 has rows from its first sale on (its days before that, inside the data, are zeros: it did not sell).
 
 Each output row is a forecast origin and a horizon: the features are known at the end of `origin_date`
-(always a Sunday, the end of a Monday-Sunday partition week: the retraining day), and `target` is the
+(a Sunday, the end of a Monday-Sunday partition week: the retraining day; every day with originDays=1, for
+more training rows), and `target` is the
 sales on `forecast_date` = origin_date + `horizon` days, for horizon 1..H. One model serves every horizon
 (the horizon is a feature); features that look at the target's weekday (`seasonal_naive`, same-weekday
 means) are taken from the most recent weeks known at the origin.
@@ -77,9 +78,25 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
     target = Param(
         Params._dummy(), "target", "the sales column a series sums: valor_total or quantidade", TypeConverters.toString
     )
+    originDays = Param(
+        Params._dummy(),
+        "originDays",
+        "days between forecast origins: 7 = Sundays only (the retraining day), 1 = every day",
+        TypeConverters.toInt,
+    )
 
     @keyword_only
-    def __init__(self, *, lags=None, windows=None, weekdayWindows=None, horizon=None, minHistoryDays=None, target=None):
+    def __init__(
+        self,
+        *,
+        lags=None,
+        windows=None,
+        weekdayWindows=None,
+        horizon=None,
+        minHistoryDays=None,
+        target=None,
+        originDays=None,
+    ):
         super().__init__()
         # The 112-day mean is the level: a steadier scale than 28 days (retail M, gradient boosting: rmse 1.103 ->
         # 1.072x the oracle's; with the 16-week same-weekday mean 1.067x). Origins need 62 days (the 8-week
@@ -92,10 +109,13 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             horizon=7,
             minHistoryDays=62,
             target="valor_total",
+            originDays=7,
         )
         self._set(**self._input_kwargs)
         if self.getOrDefault(self.target) not in TARGETS:
             raise ValueError(f"target {self.getOrDefault(self.target)!r}: expected one of {', '.join(TARGETS)}")
+        if self.getOrDefault(self.originDays) not in (1, 7):
+            raise ValueError(f"originDays {self.getOrDefault(self.originDays)}: expected 7 (Sundays) or 1 (every day)")
 
     def target_column(self) -> str:
         """The raw sales column this series sums (and its forecasts are in)."""
@@ -213,7 +233,7 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         origins = daily_rows.select(
             "*", *[at_anchor(k, h).alias(f"_{name}_{h}") for h in range(1, horizon + 1) for k, name in anchor_names]
         ).filter(
-            (F.dayofweek("origin_date") == SUNDAY)
+            ((F.dayofweek("origin_date") == SUNDAY) | F.lit(self.getOrDefault(self.originDays) == 1))
             & (F.datediff("origin_date", "first_day") >= self.min_history_days() - 1)
             & (F.col("origin_date") >= F.col("first_sale"))  # a product is known from its first sale on
         )
