@@ -84,7 +84,7 @@ def main() -> None:
     holdout = data.filter(F.col("split") == HOLDOUT).cache()
     print(f"{path}: {train.count()} training rows, {holdout.count()} holdout rows, {cores} cores")
     scale = (
-        data.filter((F.col("split") == TRAIN) & (F.col("horizon") <= 7))
+        data.filter((F.col("split") == TRAIN) & (F.col("horizon") <= 7) & (F.dayofweek("origin_date") == 1))
         .agg(F.avg(F.abs(F.col("target") - F.col("seasonal_naive"))))
         .first()[0]
     )

@@ -58,6 +58,7 @@ def test_partitions_start_on_the_monday_of_its_week(value, monday):
         ),
         ("FORECAST_CANDIDATES", "xgboost, xgboost", "FORECAST_CANDIDATES='xgboost,xgboost': expected one or more"),
         ("FORECAST_CANDIDATES", ",", "FORECAST_CANDIDATES='': expected one or more"),
+        ("FORECAST_TRAINING_ORIGINS", "hourly", "FORECAST_TRAINING_ORIGINS='hourly': expected auto, weekly or daily"),
     ],
 )
 def test_a_malformed_value_is_refused_naming_the_variable(variable, value, expected):
@@ -107,6 +108,12 @@ def test_the_candidates_tuned_are_chosen_and_the_graph_follows():
         assert not parents & {"random_forest_model", "xgboost_model"}
     assert set(automated_run_config(settings)["ops"]) == {"gradient_boosting_model", "linear_regression_model"}
     assert Settings().candidates == ("random_forest", "linear_regression", "xgboost")
+
+
+def test_training_origins_reach_the_features_config_of_automated_runs():
+    assert "features" not in automated_run_config(Settings())["ops"]  # auto: the asset's default
+    settings = Settings.from_env({"FORECAST_TRAINING_ORIGINS": "Weekly"}, today=TODAY)
+    assert automated_run_config(settings)["ops"]["features"] == {"config": {"training_origins": "weekly"}}
 
 
 def test_older_rows_are_refused_with_a_message_that_names_the_variable():
