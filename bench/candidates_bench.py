@@ -5,7 +5,7 @@ variant with the product's own time-ordered cross-validation on the training spl
 split, and scores it on the holdout rows exactly as `model_comparison` does (predictions x level, RMSE averaged
 over the origins), printing accuracy, the best grid point and wall time. Nothing here is asserted in a test.
 
-usage: python bench/candidates_bench.py bench/out/retail_M/warehouse [--only xgboost,gbt_original]
+usage: python bench/candidates_bench.py bench/out/retail_M/warehouse [--only xgboost,gbt_original] [--per-horizon]
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated variant names")
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--grid", default="full", choices=["full", "small"], help="the candidates' grids")
+    ap.add_argument(
+        "--per-horizon",
+        action="store_true",
+        help="also tune and fit each variant once per horizon (direct models) beside the horizon-as-a-feature one",
+    )
     args = ap.parse_args()
     manifest = json.loads((args.warehouse / "ml-data" / "feature_dataset" / "_manifest.json").read_text())
     path = args.warehouse / "ml-data" / manifest["current"]["__all__"]["key"]
@@ -77,7 +82,7 @@ def main() -> None:
     cores = spark.sparkContext.defaultParallelism
     train = (
         data.filter(F.col("split") == TRAIN)
-        .select("features", "target_relative", "target", "level", "forecast_date")
+        .select("features", "target_relative", "target", "level", "forecast_date", "horizon")
         .repartition(cores)
         .cache()
     )
@@ -95,7 +100,9 @@ def main() -> None:
         frame[name] = base[column] if column else 0.0
         rows.append((name, evaluate_forecasts(frame, name, scale), None, None))
     chosen = [v for v in args.only.split(",") if v] or list(variants())
-    for name in chosen:
+    horizons = sorted(frame["horizon"].unique())
+
+    def tune(name: str, rows_to_fit, rows_to_score):
         factory, grid = variants(args.grid)[name]
         estimator = factory()
         maps = grid_of(estimator, grid)
@@ -109,18 +116,34 @@ def main() -> None:
             parallelism=2,
             timeCol="forecast_date",
         )
-        started = time.perf_counter()
-        tuned = validator.fit(train)
-        seconds = time.perf_counter() - started
+        tuned = validator.fit(rows_to_fit)
         best = {p.name: v for p, v in maps[min(range(len(maps)), key=lambda i: tuned.avgMetrics[i])].items()}
-        relative = predicting_into(tuned.bestModel, "relative").transform(holdout)
+        relative = predicting_into(tuned.bestModel, "relative").transform(rows_to_score)
         scored = LevelRescaler(inputCol="relative", outputCol="prediction").transform(relative)
-        predicted = scored.select("produto", "origin_date", "horizon", "prediction").toPandas()
+        return scored.select("produto", "origin_date", "horizon", "prediction").toPandas(), best, min(tuned.avgMetrics)
+
+    def add(name: str, predicted: pd.DataFrame, seconds: float, best) -> None:
         merged = frame.merge(predicted, on=["produto", "origin_date", "horizon"], how="left")
         frame[name] = merged["prediction"].to_numpy()
         rows.append((name, evaluate_forecasts(frame, name, scale), seconds, best))
-        print(f"{name}: {seconds:.1f} s, best {best}, cv rmse {min(tuned.avgMetrics):.3f}", flush=True)
-    fitted = [r[0] for r in rows if r[2] is not None]
+
+    for name in chosen:
+        started = time.perf_counter()
+        predicted, best, cv = tune(name, train, holdout)
+        seconds = time.perf_counter() - started
+        add(name, predicted, seconds, best)
+        print(f"{name}: {seconds:.1f} s, best {best}, cv rmse {cv:.3f}", flush=True)
+        if args.per_horizon:  # direct: one model per horizon, each tuned on its own horizon's rows
+            started, parts, bests = time.perf_counter(), [], {}
+            for h in horizons:
+                part, bests[int(h)], _ = tune(
+                    name, train.filter(F.col("horizon") == int(h)), holdout.filter(F.col("horizon") == int(h))
+                )
+                parts.append(part)
+            seconds = time.perf_counter() - started
+            add(f"{name}_per_horizon", pd.concat(parts, ignore_index=True), seconds, bests)
+            print(f"{name}_per_horizon: {seconds:.1f} s", flush=True)
+    fitted = [r[0] for r in rows if r[2] is not None and not r[0].endswith("_per_horizon")]
     best_base = min((r for r in rows if r[2] is None), key=lambda r: r[1]["origin_mean"]["rmse"])[0]
     # Equal-weight combinations of every pair and of all fitted variants, with and without the best baseline.
     combos = [(a, b) for i, a in enumerate(fitted) for b in fitted[i + 1 :]] + [tuple(fitted)]

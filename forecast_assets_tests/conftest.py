@@ -104,6 +104,21 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{tier}: the {tier} test tier (see forecast_assets_tests/conftest.py)")
 
 
+# Every run of the whole graph the suite makes (in process, from the CLI, by a daemon), by the test that made it:
+# the suite's dominant cost (~50 s each on 2 cores), printed at the end so that it only goes down.
+WHOLE_GRAPH_RUNS: list[str] = []
+
+
+def count_whole_graph_run() -> None:
+    WHOLE_GRAPH_RUNS.append(os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0])
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"whole-graph runs: {len(WHOLE_GRAPH_RUNS)}")
+    for test in dict.fromkeys(WHOLE_GRAPH_RUNS):
+        terminalreporter.write_line(f"  {WHOLE_GRAPH_RUNS.count(test)} x {test}")
+
+
 def pytest_unconfigure(config):
     remove(MINIO)  # stopped already when a test started it; its (maybe unused) data folder goes
 
@@ -217,13 +232,27 @@ def minio_defs(minio_settings) -> dg.Definitions:
     return build_defs(minio_settings)
 
 
-def materialize_graph(defs: dg.Definitions, run_config: dict | None = None, tags: dict | None = None, **kwargs):
-    """Every asset and check of `defs`, in process, over the test weeks (one run for the whole range)."""
+def materialize_graph(
+    defs: dg.Definitions,
+    run_config: dict | None = None,
+    tags: dict | None = None,
+    selection: dg.AssetSelection | None = None,
+    **kwargs,
+):
+    """Every asset and check of `defs` (or the `selection` of them, against the stored rest), in process, over
+    the test weeks (one run for the whole range)."""
+    run_config = run_config or TEST_RUN_CONFIG
+    if selection is None:
+        count_whole_graph_run()
+    else:  # the config of the selected assets only
+        keys = {k.to_user_string() for k in selection.resolve(defs.resolve_asset_graph())}
+        run_config = {**run_config, "ops": {op: c for op, c in run_config["ops"].items() if op in keys}}
     return dg.materialize(
         [*defs.assets, *defs.asset_checks],
         resources=defs.resources,
-        run_config=run_config or TEST_RUN_CONFIG,
+        run_config=run_config,
         tags=tags or range_tags(),
+        selection=selection,
         **kwargs,
     )
 

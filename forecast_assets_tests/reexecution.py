@@ -3,7 +3,7 @@
 import dagster as dg
 
 from forecast_assets.definitions import build_defs
-from forecast_assets_tests.conftest import TEST_RUN_CONFIG, settings_for_tests
+from forecast_assets_tests.conftest import TEST_RUN_CONFIG, count_whole_graph_run, settings_for_tests
 
 
 def ml_pipeline_job(**settings) -> dg.JobDefinition:
@@ -16,6 +16,7 @@ def reconstructable(settings: dict):
 
 
 def run(instance: dg.DagsterInstance, tags: dict, settings: dict):
+    count_whole_graph_run()
     return dg.execute_job(reconstructable(settings), instance=instance, run_config=TEST_RUN_CONFIG, tags=tags)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from forecast_assets.cli import DataError, plan_landing
 from forecast_assets.settings import CANDIDATE_NAMES
-from forecast_assets_tests.conftest import resolved
+from forecast_assets_tests.conftest import count_whole_graph_run, resolved
 from forecast_assets_tests.minio_server import REPO
 
 HEADER = "produto,categoria_valor,quantidade,valor_total,data_venda\n"
@@ -185,6 +185,7 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     """A Brazilian ERP export in one command; then the next days' export added to the same warehouse."""
     sales = marketplace_like()
     path = write_erp(tmp_path / "vendas.csv", sales)
+    count_whole_graph_run()
     done = run_data(tmp_path, str(path), **QUICK)
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
@@ -236,6 +237,7 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     # weeks stay, the week both files hold is rebuilt from both, training reads every week. This run forecasts
     # units (FORECAST_TARGET=quantidade): the revenue champion is neither scored on units nor kept serving.
     later = marketplace_like(days=11, start=LAST_DAY + timedelta(days=1))
+    count_whole_graph_run()
     added = run_data(
         tmp_path, str(write_erp(tmp_path / "vendas_semana.csv", later)), **QUICK, FORECAST_TARGET="quantidade"
     )

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets_tests.conftest import count_whole_graph_run
 from forecast_assets_tests.minio_server import REPO
 
 pytestmark = pytest.mark.daemon
@@ -48,6 +49,7 @@ def test_daemon_launches_a_successful_run_for_a_dropped_sales_file(tmp_path, spa
         (warehouse / "raw-data" / "uploads").mkdir(parents=True)
         sales.to_csv(warehouse / "raw-data" / "uploads" / "sales.csv", index=False)
 
+        count_whole_graph_run()  # the run the sensor launches
         with dg.DagsterInstance.from_config(str(home)) as instance:
             deadline, run = time.monotonic() + 600, None
             while time.monotonic() < deadline:

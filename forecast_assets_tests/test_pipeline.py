@@ -26,6 +26,7 @@ from forecast_assets.ml.spark_internals import load_any_model
 from forecast_assets_tests.conftest import (
     ALL_CHECKS,
     TEST_RUN_CONFIG,
+    count_whole_graph_run,
     load_current,
     materialize_graph,
     range_tags,
@@ -372,6 +373,7 @@ def test_dagster_job_execute_from_the_command_line(spark, tmp_path):
         "DAGSTER_HOME": str(tmp_path / "home"),
         "SPARK_DRIVER_MEMORY": "2g",
     }
+    count_whole_graph_run()
     completed = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
