@@ -5,7 +5,9 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# An exported DAGSTER_HOME is honoured (its dagster.yaml, when it has one, is left as it is); else the project's.
+OWN_DAGSTER_HOME := $(CURDIR)/.dagster_home
+export DAGSTER_HOME ?= $(OWN_DAGSTER_HOME)
 export FORECAST_CACHE ?= $(HOME)/.cache/forecast_assets
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::UserWarning
@@ -33,9 +35,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
+$(OWN_DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(OWN_DAGSTER_HOME)
 	cp dagster.yaml $@
+
+ifneq ($(DAGSTER_HOME),$(OWN_DAGSTER_HOME))
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p "$(DAGSTER_HOME)"
+	cp -n dagster.yaml "$@"
+endif
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -90,8 +98,8 @@ lint: setup
 	$(VENV)/bin/ruff check forecast_assets forecast_assets_tests bench deploy
 	$(VENV)/bin/ruff format --check forecast_assets forecast_assets_tests bench deploy
 
-clean:
-	rm -rf warehouse $(DAGSTER_HOME)
+clean:  # the project's own instance only: never an exported DAGSTER_HOME
+	rm -rf warehouse $(OWN_DAGSTER_HOME)
 
 bench: setup
 	$(PY) bench/run_bench.py --sizes M --profiles retail marketplace

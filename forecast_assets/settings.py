@@ -31,6 +31,7 @@ EXPERIMENTS_BUCKET = "ml-experiments"
 BUCKETS = (LANDING_BUCKET, PROCESSED_BUCKET, DATA_BUCKET, MODELS_BUCKET, EXPERIMENTS_BUCKET)
 
 S3_REGION = "us-east-1"
+LOG4J2_CONFIG = Path(__file__).resolve().parent / "resources" / "log4j2.properties"  # Spark's console levels
 HISTORY_START_VARIABLE = "FORECAST_HISTORY_START"
 # The regressors a run can tune (assets/training.py): the original design's three and XGBoost, which replaces
 # Spark's GBT by default (bench/RESULTS.md: as accurate or better, in less time).
@@ -263,6 +264,8 @@ class Settings:
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
             "spark.log.level": self.spark_log_level,
+            # Per-logger levels: no warnings a user cannot act on (resources/log4j2.properties).
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()}",
             "spark.driver.host": self.spark_driver_host,
             "spark.driver.bindAddress": "127.0.0.1" if self.spark_driver_host == "127.0.0.1" else "0.0.0.0",
             "spark.sql.sources.partitionOverwriteMode": "static",

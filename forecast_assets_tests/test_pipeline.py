@@ -396,6 +396,10 @@ def test_dagster_job_execute_from_the_command_line(spark, tmp_path):
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "RUN_SUCCESS" in completed.stdout + completed.stderr
+    # Spark's console has the project's levels (resources/log4j2.properties): no warnings a user cannot act on.
+    spark_lines = [line for line in completed.stderr.splitlines() if re.match(r"\d\d/\d\d/\d\d \S+ WARN ", line)]
+    assert not [line for line in spark_lines if re.search(r"NativeCodeLoader|DAGScheduler|SparkStringUtils", line)]
+    assert "Using Spark's default log4j profile" not in completed.stderr
     manifest = json.loads((tmp_path / "warehouse" / "ml-models" / "production_model" / "_manifest.json").read_text())
     assert manifest["last_version"] == 1
 

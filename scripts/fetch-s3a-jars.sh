@@ -12,6 +12,7 @@ python=${PYTHON:-python3}
 
 if [ ! -f "$dest/.complete" ]; then
   pyspark_jars=$("$python" -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
+  mkdir -p "$cache"  # a fresh machine: nothing has made the cache folder yet
   staging=$(mktemp -d "$cache/.s3a-jars.XXXXXX")
   start=$(date +%s)
   mvn -q -B -Dstyle.color=never -f "$here/s3a-jars/pom.xml" dependency:copy-dependencies \
