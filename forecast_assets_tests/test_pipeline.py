@@ -341,27 +341,6 @@ def write_periodic_noise(defs: dg.Definitions, prefix: str) -> None:
     resolved(defs, "warehouse").write_bytes("raw-data", f"{prefix}/sales.parquet", buffer.getvalue())
 
 
-def test_production_model_not_promoted_when_candidates_lose_to_seasonal_naive(graph, spark):
-    """Candidates that lose to the baselines are refused; the champion keeps serving (a new version that is its
-    stored folder) and the forecast is refreshed by it."""
-    defs, _ = graph
-    before = resolved(defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))
-    write_periodic_noise(defs, "noise")
-    config = json.loads(json.dumps(TEST_RUN_CONFIG))
-    config["ops"]["raw_sales"] = {"config": {"landing_prefix": "noise/"}}
-    result = materialize_graph(defs, run_config=config, raise_on_error=False)
-
-    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    gate = checks["best_model_beats_baselines"]
-    assert not gate.passed and "not promoted" in gate.description and gate.severity == dg.AssetCheckSeverity.WARN
-    assert gate.metadata["decided_by"].value == "baselines" and "keeps serving" in gate.description
-    assert [name for name, check in checks.items() if not check.passed] == ["best_model_beats_baselines"]
-    assert {"model_comparison", "production_model", "sales_forecast"} <= materialized(result)
-    after = resolved(defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))
-    assert after["last_version"] == before["last_version"] + 1
-    assert after["current"]["__all__"]["key"] == before["current"]["__all__"]["key"]  # the same model serves
-
-
 def test_dagster_job_execute_from_the_command_line(spark, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(json.dumps(TEST_RUN_CONFIG))
@@ -431,7 +410,7 @@ def test_feature_dataset_check_catches_repeats_nulls_and_targets_that_are_not_th
     assert not result.passed and f"targets that are not the raw sales of their day: {product} on" in result.description
 
 
-def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline(local_defs):
+def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline_then_keeps_it_serving(local_defs):
     write_periodic_noise(local_defs, "noise")
     config = json.loads(json.dumps(TEST_RUN_CONFIG))
     config["ops"]["raw_sales"] = {"config": {"landing_prefix": "noise/"}}
@@ -451,3 +430,24 @@ def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline(local_defs)
     forecast["weekday"] = pd.to_datetime(forecast["forecast_date"]).dt.dayofweek
     expected = pattern.loc[list(zip(forecast["produto"], forecast["weekday"], strict=True))].to_numpy()
     np.testing.assert_allclose(forecast["forecast_valor_total"].to_numpy(), expected)
+
+    # The next evaluation of the same candidates (from model_comparison on): they lose to the baselines again, so
+    # they are refused and the champion (the baseline) keeps serving, as a new version that is its stored folder.
+    before = resolved(local_defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))
+    again = materialize_graph(
+        local_defs,
+        run_config=config,
+        selection=dg.AssetSelection.assets("model_comparison").downstream(),
+        raise_on_error=False,
+    )
+    checks = {c.check_name: c for c in again.get_asset_check_evaluations()}
+    gate = checks["best_model_beats_baselines"]
+    assert not gate.passed and "not promoted" in gate.description and gate.severity == dg.AssetCheckSeverity.WARN
+    assert gate.metadata["decided_by"].value == "baselines" and "keeps serving" in gate.description
+    assert [name for name, check in checks.items() if not check.passed] == ["best_model_beats_baselines"]
+    assert {"model_comparison", "production_model", "sales_forecast"} <= materialized(again)
+    production = again.asset_materializations_for_node("production_model")[0].metadata
+    assert production["event"].value == "refusal" and production["kind"].value == "baseline"
+    after = resolved(local_defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))
+    assert after["last_version"] == before["last_version"] + 1
+    assert after["current"]["__all__"]["key"] == before["current"]["__all__"]["key"]  # the same model serves
