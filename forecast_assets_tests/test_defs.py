@@ -173,3 +173,18 @@ def test_dagster_loads_the_definitions_of_its_environment_when_it_calls_the_load
     refused = subprocess.run(dg_cli, cwd=REPO, env=env, capture_output=True, text=True)
     assert refused.returncode != 0
     assert "FORECAST_DEADLINE_HOUR=5: expected an hour after the 06:00 run, 7 to 23" in refused.stdout + refused.stderr
+
+
+def test_the_wheel_holds_the_product_only():
+    """The packages setuptools finds with pyproject.toml's rule: forecast_assets and its subpackages (with the
+    Spark console's log4j2 configuration), never the tests."""
+    import tomllib
+
+    import setuptools
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = setuptools.find_packages(str(REPO), include=config["packages"]["find"]["include"])
+    assert {"forecast_assets", "forecast_assets.ml", "forecast_assets.resources"} <= set(found)
+    assert not [p for p in found if not (p == "forecast_assets" or p.startswith("forecast_assets."))]
+    for pattern in config["package-data"]["forecast_assets"]:
+        assert list((REPO / "forecast_assets").glob(pattern)), pattern
