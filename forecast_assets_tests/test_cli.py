@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -193,6 +194,11 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     assert "this run uses FORECAST_HISTORY_START=2017-01-02" in out
     last_week = str(LAST_DAY - timedelta(days=2))
     assert f"running ml_pipeline over the weeks 2017-01-02 .. {last_week}" in out
+    # That run is `dagster job execute -m forecast_assets -j ml_pipeline` (the command `make run` and the README
+    # give), in its own process: Spark's console there has the project's levels (resources/log4j2.properties).
+    spark_warnings = [line for line in done.stderr.splitlines() if re.match(r"\d\d/\d\d/\d\d \S+ WARN ", line)]
+    assert not [line for line in spark_warnings if re.search(r"NativeCodeLoader|DAGScheduler|SparkStringUtils", line)]
+    assert "Using Spark's default log4j profile" not in done.stderr
     warehouse = tmp_path / "warehouse"
     assert not (warehouse / "raw-data" / "demo").exists()  # no demo data when the user gave data
 

@@ -1,4 +1,5 @@
-"""The whole graph on the embedded default (local Spark, local warehouse), in process and from the CLI."""
+"""The whole graph on the embedded default (local Spark, local warehouse), in process (`dagster job execute` from
+the command line: test_cli.py's run-data, which runs exactly that command)."""
 
 import base64
 import io
@@ -6,10 +7,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -26,14 +24,11 @@ from forecast_assets.ml.spark_internals import load_any_model
 from forecast_assets_tests.conftest import (
     ALL_CHECKS,
     TEST_RUN_CONFIG,
-    count_whole_graph_run,
     load_current,
     materialize_graph,
-    range_tags,
     resolved,
     settings_for_tests,
 )
-from forecast_assets_tests.minio_server import REPO
 
 ALL_ASSETS = {
     "raw_sales",
@@ -339,48 +334,6 @@ def write_periodic_noise(defs: dg.Definitions, prefix: str) -> None:
     buffer = io.BytesIO()
     pd.concat(frames).to_parquet(buffer, index=False)
     resolved(defs, "warehouse").write_bytes("raw-data", f"{prefix}/sales.parquet", buffer.getvalue())
-
-
-def test_dagster_job_execute_from_the_command_line(spark, tmp_path):
-    config = tmp_path / "run.yaml"
-    config.write_text(json.dumps(TEST_RUN_CONFIG))
-    (tmp_path / "home").mkdir()
-    env = {
-        **os.environ,
-        "FORECAST_STORAGE": "local",
-        "FORECAST_WAREHOUSE": str(tmp_path / "warehouse"),
-        "DAGSTER_HOME": str(tmp_path / "home"),
-        "SPARK_DRIVER_MEMORY": "2g",
-    }
-    count_whole_graph_run()
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "job",
-            "execute",
-            "-m",
-            "forecast_assets",
-            "-j",
-            "ml_pipeline",
-            "-c",
-            str(config),
-            "--tags",
-            json.dumps(range_tags()),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert "RUN_SUCCESS" in completed.stdout + completed.stderr
-    # Spark's console has the project's levels (resources/log4j2.properties): no warnings a user cannot act on.
-    spark_lines = [line for line in completed.stderr.splitlines() if re.match(r"\d\d/\d\d/\d\d \S+ WARN ", line)]
-    assert not [line for line in spark_lines if re.search(r"NativeCodeLoader|DAGScheduler|SparkStringUtils", line)]
-    assert "Using Spark's default log4j profile" not in completed.stderr
-    manifest = json.loads((tmp_path / "warehouse" / "ml-models" / "production_model" / "_manifest.json").read_text())
-    assert manifest["last_version"] == 1
 
 
 def test_feature_dataset_check_catches_repeats_nulls_and_targets_that_are_not_the_sales(graph, spark):
