@@ -9,11 +9,10 @@ evaluation rather than scored as zero sales; moving and same-weekday means skip 
 has rows from its first sale on (its days before that, inside the data, are zeros: it did not sell).
 
 Each output row is a forecast origin and a horizon: the features are known at the end of `origin_date`
-(a Sunday, the end of a Monday-Sunday partition week: the retraining day; every day with originDays=1, for
-more training rows), and `target` is the
-sales on `forecast_date` = origin_date + `horizon` days, for horizon 1..H. One model serves every horizon
-(the horizon is a feature); features that look at the target's weekday (`seasonal_naive`, same-weekday
-means) are taken from the most recent weeks known at the origin.
+(a Sunday, the end of a Monday-Sunday partition week: the retraining day; every day with originDays=1, which
+gives training more rows), and `target` is the sales on `forecast_date` = origin_date + `horizon` days, for
+horizon 1..H. One model serves every horizon (the horizon is a feature); features that look at the target's
+weekday (`seasonal_naive`, same-weekday means) are taken from the most recent weeks known at the origin.
 """
 
 from __future__ import annotations
@@ -230,10 +229,11 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             column = F.col(f"_weekday_{k}")
             return column if back == 0 else F.lag(column, back).over(by_origin)
 
+        every_day = self.getOrDefault(self.originDays) == 1
         origins = daily_rows.select(
             "*", *[at_anchor(k, h).alias(f"_{name}_{h}") for h in range(1, horizon + 1) for k, name in anchor_names]
         ).filter(
-            ((F.dayofweek("origin_date") == SUNDAY) | F.lit(self.getOrDefault(self.originDays) == 1))
+            (F.lit(True) if every_day else F.dayofweek("origin_date") == SUNDAY)
             & (F.datediff("origin_date", "first_day") >= self.min_history_days() - 1)
             & (F.col("origin_date") >= F.col("first_sale"))  # a product is known from its first sale on
         )
