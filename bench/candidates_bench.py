@@ -27,7 +27,7 @@ from pyspark.sql import functions as F  # noqa: E402
 from forecast_assets.assets.evaluation import BASELINES  # noqa: E402
 from forecast_assets.assets.features import HOLDOUT, TRAIN  # noqa: E402
 from forecast_assets.assets.training import CANDIDATES, predicting_into  # noqa: E402
-from forecast_assets.ml.features import LevelRescaler  # noqa: E402
+from forecast_assets.ml.features import LevelRescaler, weekly_origin  # noqa: E402
 from forecast_assets.ml.metrics import evaluate_forecasts  # noqa: E402
 from forecast_assets.ml.tuning import GrowingGBTRegressor, ProgressEvaluator, TimeSeriesCrossValidator  # noqa: E402
 from forecast_assets.resources.spark import python_for_spark_tasks  # noqa: E402
@@ -89,7 +89,7 @@ def main() -> None:
     holdout = data.filter(F.col("split") == HOLDOUT).cache()
     print(f"{path}: {train.count()} training rows, {holdout.count()} holdout rows, {cores} cores")
     scale = (
-        data.filter((F.col("split") == TRAIN) & (F.col("horizon") <= 7) & (F.dayofweek("origin_date") == 1))
+        data.filter((F.col("split") == TRAIN) & (F.col("horizon") <= 7) & weekly_origin())
         .agg(F.avg(F.abs(F.col("target") - F.col("seasonal_naive"))))
         .first()[0]
     )

@@ -232,6 +232,11 @@ def minio_defs(minio_settings) -> dg.Definitions:
     return build_defs(minio_settings)
 
 
+# Everything decided after training (comparison, gate, serving, shadow, accuracy, drift), against the stored
+# candidates: a re-evaluation without retraining, for the tests of what happens after training.
+AFTER_TRAINING = dg.AssetSelection.assets("model_comparison").downstream()
+
+
 def materialize_graph(
     defs: dg.Definitions,
     run_config: dict | None = None,

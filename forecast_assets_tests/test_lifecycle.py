@@ -13,6 +13,7 @@ import pytest
 
 from forecast_assets.assets.lifecycle import LEDGER_KEY, other_target, read_ledger
 from forecast_assets_tests.conftest import (
+    AFTER_TRAINING,
     TEST_RUN_CONFIG,
     empty_buckets,
     load_current,
@@ -22,7 +23,6 @@ from forecast_assets_tests.conftest import (
 )
 
 PRODUCTION = dg.AssetKey("production_model")
-AFTER_TRAINING = dg.AssetSelection.assets("model_comparison").downstream()  # against the stored candidates
 
 
 def run_config(champion_min_improvement: float) -> dict:

@@ -22,6 +22,7 @@ from forecast_assets.definitions import build_defs
 from forecast_assets.ml.demand import LUMPY, NEW, SMOOTH
 from forecast_assets.ml.spark_internals import load_any_model
 from forecast_assets_tests.conftest import (
+    AFTER_TRAINING,
     ALL_CHECKS,
     TEST_RUN_CONFIG,
     load_current,
@@ -390,7 +391,7 @@ def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline_then_keeps_
     again = materialize_graph(
         local_defs,
         run_config=config,
-        selection=dg.AssetSelection.assets("model_comparison").downstream(),
+        selection=AFTER_TRAINING,
         raise_on_error=False,
     )
     checks = {c.check_name: c for c in again.get_asset_check_evaluations()}

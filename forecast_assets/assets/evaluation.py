@@ -36,11 +36,11 @@ from forecast_assets.assets.training import (
 from forecast_assets.ml.demand import CLASSES, NEW, demand_classes
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
-    SUNDAY,
     BaselineForecaster,
     LevelRescaler,
     SalesWindowFeatures,
     target_of,
+    weekly_origin,
 )
 from forecast_assets.ml.metrics import evaluate_forecasts
 from forecast_assets.policies import spark_asset
@@ -349,9 +349,7 @@ def model_comparison(
         context.log.warning(champion_error)
     scale = (
         # Weekly origins: the same scale whether the candidates trained on weekly or daily origins.
-        feature_dataset.filter(
-            (F.col("split") == TRAIN) & (F.col("horizon") <= 7) & (F.dayofweek("origin_date") == SUNDAY)
-        )
+        feature_dataset.filter((F.col("split") == TRAIN) & (F.col("horizon") <= 7) & weekly_origin())
         .agg(F.avg(F.abs(F.col("target") - F.col("seasonal_naive"))))
         .first()[0]
     )

@@ -147,8 +147,9 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
     daily = config.training_origins == "daily" or (
         config.training_origins == "auto" and daily_rows <= config.daily_origins_max_rows
     )
+    training_origins = "daily" if daily else "weekly"
     context.log.info(
-        f"training origins: {'daily' if daily else 'weekly'} ({config.training_origins}; daily origins would make "
+        f"training origins: {training_origins} ({config.training_origins}; daily origins would make "
         f"about {daily_rows:,} training rows, auto's limit {config.daily_origins_max_rows:,})"
     )
     pipeline_model, window_rows = fit_feature_pipeline(
@@ -182,7 +183,7 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
         "holdout_weeks": config.holdout_weeks,
         "horizon_days": config.horizon_days,
         "target": config.target,
-        "training_origins": "daily" if daily else "weekly",
+        "training_origins": training_origins,
         "unobserved_weeks": gaps,
     }
     yield dg.Output(

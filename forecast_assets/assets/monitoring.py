@@ -18,11 +18,11 @@ from forecast_assets.assets.training import candidate_ins, fitted_by_name, regre
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
-    SUNDAY,
     BaselineForecaster,
     SalesWindowFeatures,
     forecast_column,
     target_of,
+    weekly_origin,
 )
 from forecast_assets.ml.metrics import conformal_quantile
 from forecast_assets.policies import spark_asset
@@ -295,7 +295,7 @@ def drift_score(
     columns = [*DRIFT_COLUMNS, "prediction"]
     # Weekly (Sunday) origins only, as served: daily training origins would shift the reference's lags and
     # weekdays against the current window's and read as drift.
-    served = scored.filter(F.dayofweek("origin_date") == SUNDAY)
+    served = scored.filter(weekly_origin())
     windows = {
         "reference": served.filter((F.col("split") == TRAIN) & (F.col("forecast_date") < F.lit(current_start))),
         "current": served.filter(F.col("forecast_date") >= F.lit(current_start)),

@@ -31,6 +31,12 @@ TARGETS = ("valor_total", "quantidade")  # what a series forecasts: revenue (the
 KEY_COLUMNS = ["produto", "origin_date", "horizon"]  # one row of the window features
 
 
+def weekly_origin() -> Column:
+    """The rows of weekly (Sunday) origins: the ones served, and the only ones of the holdout. Training rows may
+    also come from other days (originDays=1); what is compared with what is served reads these."""
+    return F.dayofweek("origin_date") == SUNDAY
+
+
 def target_of(model) -> str:
     """The sales column a stored pipeline forecasts (its window stage's; revenue for one stored before the
     target was a parameter)."""
@@ -233,7 +239,7 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         origins = daily_rows.select(
             "*", *[at_anchor(k, h).alias(f"_{name}_{h}") for h in range(1, horizon + 1) for k, name in anchor_names]
         ).filter(
-            (F.lit(True) if every_day else F.dayofweek("origin_date") == SUNDAY)
+            (F.lit(True) if every_day else weekly_origin())
             & (F.datediff("origin_date", "first_day") >= self.min_history_days() - 1)
             & (F.col("origin_date") >= F.col("first_sale"))  # a product is known from its first sale on
         )
