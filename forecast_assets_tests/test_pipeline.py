@@ -17,9 +17,9 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import TRAIN
-from forecast_assets.assets.training import regressor_stages
+from forecast_assets.assets.training import regressor_stages, serving_model, statistical_served
 from forecast_assets.definitions import build_defs
-from forecast_assets.ml.demand import LUMPY, NEW, SMOOTH
+from forecast_assets.ml.demand import ERRATIC, LUMPY, NEW, SMOOTH
 from forecast_assets.ml.spark_internals import load_any_model
 from forecast_assets_tests.conftest import (
     AFTER_TRAINING,
@@ -117,7 +117,7 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
 
     defs, result = graph
     report = load_current(defs, "ml_experiments_io", "model_comparison")
-    assert set(report["models"]) == {"random_forest", "linear_regression", "xgboost", "combination"}
+    assert set(report["models"]) == {"random_forest", "linear_regression", "xgboost", "auto_ets", "combination"}
     assert set(report["baselines"]) == set(BASELINES) >= {"naive", "seasonal_naive", "moving_average_28d", "zero"}
     origins = report["holdout"]["origins"]
     assert len(origins) == 2 and report["holdout"]["horizon_days"] == 7
@@ -144,6 +144,7 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
     assert sum(boosted.values()) == pytest.approx(1.0) and max(boosted.values()) > 0
     assert report["models"]["linear_regression"]["feature_importances"] is None
     assert report["models"]["xgboost"]["training_seconds"] > 0
+    assert report["models"]["auto_ets"]["statistical"] and report["models"]["auto_ets"]["training_seconds"] > 0
     assert report["run_id"] == result.run_id
     assert report["feature_dataset"]["holdout_start"] == origins[0]
     metadata = result.asset_materializations_for_node("model_comparison")[0].metadata
@@ -152,6 +153,9 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
 
 
 def test_the_combination_averages_the_best_two_by_cross_validation_and_serves_what_was_scored(graph, spark, tmp_path):
+    """The combination: the two best regressors by cross-validation and the statistical candidate, equal weights;
+    the production model made of it (its window stage fitting AutoETS at the latest origins), stored and read back,
+    forecasts the holdout from raw sales exactly as model_comparison scored it."""
     defs, result = graph
     report = load_current(defs, "ml_experiments_io", "model_comparison")
     cv = {
@@ -159,19 +163,24 @@ def test_the_combination_averages_the_best_two_by_cross_validation_and_serves_wh
         for name in ("random_forest", "linear_regression", "xgboost")
     }
     entry = report["models"]["combination"]
-    assert entry["members"] == sorted(cv, key=cv.get)[:2]  # chosen on the training split, not the holdout
-    assert entry["best_params"]["weights"] == [0.5, 0.5]
-    # The stages production_model serves it with, stored and read back, score the holdout as the report did.
-    fitted = {name: load_current(defs, "ml_models_io", f"{name}_model") for name in entry["members"]}
-    PipelineModel(stages=regressor_stages("combination", fitted, entry)).write().save(str(tmp_path / "c"))
+    # the regressors chosen on the training split, not the holdout; the statistical candidate beside them
+    assert entry["members"] == [*sorted(cv, key=cv.get)[:2], "auto_ets"]
+    assert entry["best_params"]["weights"] == pytest.approx([1 / 3] * 3)
+    fitted = {name: load_current(defs, "ml_models_io", f"{name}_model") for name in entry["members"][:2]}
+    pipeline = load_current(defs, "ml_models_io", "feature_pipeline")
+    serving_model("combination", pipeline, fitted, entry).write().save(str(tmp_path / "c"))
     served = load_any_model(str(tmp_path / "c"), spark)
-    holdout = load_current(defs, "ml_data_io", "feature_dataset").filter(F.col("split") == "holdout")
+    assert served.stages[0].statistical_models() == ["auto_ets"] and not pipeline.stages[0].statistical_models()
+    raw = load_current(defs, "processed_data_io", "raw_sales")
+    columns = [*[f"{m}_prediction" for m in entry["members"][:2]], "stat_auto_ets"]
     frame = (
-        served.transform(holdout)
-        .select("origin_date", "target", "prediction", *[f"{m}_prediction" for m in entry["members"]])
+        served.transform(raw)
+        .filter(F.col("origin_date").isin(*report["holdout"]["origins"]) & F.col("complete"))
+        .select("origin_date", "target", "prediction", *columns)
         .toPandas()
     )
-    members = frame[[f"{m}_prediction" for m in entry["members"]]]
+    assert len(frame) == report["holdout"]["rows"]
+    members = frame[columns]
     np.testing.assert_allclose(frame["prediction"], members.mean(axis=1), rtol=1e-12)
     assert (members >= 0).all().all()  # each member rescaled and clipped before the mean
     by_origin = frame.groupby("origin_date").apply(lambda g: np.sqrt(((g["target"] - g["prediction"]) ** 2).mean()))
@@ -184,20 +193,28 @@ def test_a_model_chosen_per_demand_class_serves_each_product_its_class_choice(gr
     defs, _ = graph
     holdout = load_current(defs, "ml_data_io", "feature_dataset").filter(F.col("split") == "holdout")
     products = sorted(r[0] for r in holdout.select("produto").distinct().collect())
-    thirds = {SMOOTH: products[0::3], LUMPY: products[1::3]}  # the rest: products the model does not know
+    # the rest: products the model does not know
+    groups = {SMOOTH: products[0::4], LUMPY: products[1::4], ERRATIC: products[2::4]}
     fitted = {name: load_current(defs, "ml_models_io", f"{name}_model") for name in ("xgboost", "random_forest")}
     entry = {
         "routing": {
-            "products": thirds[SMOOTH] + thirds[LUMPY],
-            "classes": [SMOOTH] * len(thirds[SMOOTH]) + [LUMPY] * len(thirds[LUMPY]),
+            "products": [p for group in groups.values() for p in group],
+            "classes": [cls for cls, group in groups.items() for _ in group],
             "choices": {
                 SMOOTH: {"choice": "xgboost", "kind": "model", "column": "xgboost"},
                 LUMPY: {"choice": "combination", "kind": "model", "column": "combination"},
+                ERRATIC: {"choice": "auto_ets", "kind": "model", "column": "auto_ets"},
                 NEW: {"choice": "moving_average_112d", "kind": "baseline", "column": "ma_112"},
             },
         },
         "combination_members": ["xgboost", "random_forest"],
     }
+    assert statistical_served("per_class", entry) == ["auto_ets"]  # the served window stage fits it
+    windows = load_current(defs, "ml_models_io", "feature_pipeline").stages[0].copy()
+    windows.set(windows.statisticalModels, ["auto_ets"])
+    origins = [r[0] for r in holdout.select("origin_date").distinct().collect()]
+    stat = windows.statistical_forecasts(load_current(defs, "processed_data_io", "raw_sales"), origins)
+    holdout = holdout.join(stat, ["produto", "origin_date", "horizon"], "left")
     served = PipelineModel(stages=regressor_stages("per_class", fitted, entry)).transform(holdout).toPandas()
     alone = {
         name: PipelineModel(stages=regressor_stages(name, fitted, {"members": ["xgboost", "random_forest"]}))
@@ -209,8 +226,11 @@ def test_a_model_chosen_per_demand_class_serves_each_product_its_class_choice(gr
     served = served.set_index(["produto", "origin_date", "horizon"])
     smooth = served["demand_class"] == SMOOTH
     lumpy = served["demand_class"] == LUMPY
+    erratic = served["demand_class"] == ERRATIC
     new = served["demand_class"] == NEW
-    assert smooth.any() and lumpy.any() and new.any()
+    assert smooth.any() and lumpy.any() and erratic.any() and new.any()
+    np.testing.assert_allclose(served.loc[erratic, "prediction"], served.loc[erratic, "stat_auto_ets"])
+    assert set(served.loc[erratic, "method"]) == {"auto_ets"}
     np.testing.assert_allclose(served.loc[smooth, "prediction"], alone["xgboost"][smooth[smooth].index])
     np.testing.assert_allclose(served.loc[lumpy, "prediction"], alone["combination"][lumpy[lumpy].index])
     np.testing.assert_allclose(served.loc[new, "prediction"], served.loc[new, "ma_112"])
@@ -297,7 +317,10 @@ def test_drift_score_is_the_share_of_drifted_columns_under_the_thresholds(graph)
     defs, result = graph
     drift = load_current(defs, "ml_experiments_io", "drift_score")
     columns = {c["column"]: c for c in drift["columns"]}
-    assert {"rel_lag_1", "rel_same_weekday_4w", "sale_share", "prediction"} <= set(columns)
+    assert {"rel_lag_1", "rel_same_weekday_4w", "sale_share"} <= set(columns)
+    served = load_current(defs, "ml_models_io", "production_model")
+    # the prediction drifts too, unless what serves reads statistical forecasts (made at the latest origins only)
+    assert drift["prediction_measured"] == ("prediction" in columns) == (not served.stages[0].statistical_models())
     assert not {"day_of_week", "year_sin", "horizon"} & set(columns)  # known in advance: never drift
     limits = drift["thresholds"]
     for name, column in columns.items():
@@ -306,7 +329,7 @@ def test_drift_score_is_the_share_of_drifted_columns_under_the_thresholds(graph)
     flagged = [name for name, column in columns.items() if column["drifted"]]
     assert drift["drifted_columns"] == flagged
     assert drift["score"] == pytest.approx(len(flagged) / len(columns))
-    assert drift["prediction_drifted"] == columns["prediction"]["drifted"]
+    assert drift["prediction_drifted"] == ("prediction" in columns and columns["prediction"]["drifted"])
     assert drift["drifted"] == (drift["score"] >= limits["drifted_share"] or drift["prediction_drifted"])
     reference_end = drift["reference_window"].removeprefix(".. ")
     assert reference_end < drift["current_window"].split(" .. ")[0]  # the windows do not overlap

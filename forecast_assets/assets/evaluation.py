@@ -1,12 +1,13 @@
 """Evaluation: every candidate and the baselines on the time-ordered holdout origins; promotion of the best."""
 
 import math
+import time
 from datetime import UTC, datetime
 from typing import Literal
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -31,8 +32,9 @@ from forecast_assets.assets.training import (
     feature_importances,
     fitted_by_name,
     predicting_into,
-    regressor_stages,
+    serving_model,
 )
+from forecast_assets.ml import statistical
 from forecast_assets.ml.demand import CLASSES, NEW, demand_classes
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
@@ -90,6 +92,17 @@ class EvaluationConfig(dg.Config):
         description="the candidate `combination` averages the forecasts of this many candidates, the best by "
         "cross-validation RMSE (chosen before the holdout is seen); 0 or 1: no combination",
     )
+    statistical: list[str] = Field(
+        default=["auto_ets"],
+        description="statistical candidates (some of auto_ets, auto_theta, auto_arima), fitted per product inside "
+        "Spark at each holdout origin (statsforecast, weekly season; ml/statistical.py); scored, chosen per class "
+        "and served like the others",
+    )
+    combine_statistical: bool = Field(
+        default=True,
+        description="the combination also averages the statistical candidates' forecasts (beside the best "
+        "`combination_size` regressors by cross-validation)",
+    )
     champion_min_improvement: float = Field(
         default=0.0,
         ge=0.0,
@@ -97,6 +110,13 @@ class EvaluationConfig(dg.Config):
         description="and at least this fraction below the production model that serves (the champion), re-scored "
         "on this run's holdout; 0: at least as good",
     )
+
+    @field_validator("statistical")
+    @classmethod
+    def _known_models(cls, names: list[str]) -> list[str]:
+        if unknown := [n for n in names if not statistical.is_statistical(n)]:
+            raise ValueError(f"statistical: unknown {unknown}; expected some of {', '.join(statistical.MODELS)}")
+        return list(dict.fromkeys(names))
 
 
 def _training_metadata(context: dg.AssetExecutionContext, asset_name: str, key: str) -> float | None:
@@ -254,19 +274,35 @@ def load_champion(context) -> tuple[PipelineModel, dict] | tuple[None, None]:
     return io_manager.load_key(current["key"]), info
 
 
+STATISTICAL_PARAMS = ("statisticalModels", "statisticalOrigins")  # what a served window stage adds, at serving
+
+
 def champion_predictions(
-    champion: PipelineModel, windows: SalesWindowFeatures, holdout: DataFrame, raw_sales: DataFrame
+    champion: PipelineModel,
+    windows: SalesWindowFeatures,
+    holdout: DataFrame,
+    raw_sales: DataFrame,
+    statistical_rows: DataFrame | None = None,
 ) -> DataFrame:
     """The champion's forecasts for the holdout rows (KEY_COLUMNS + `champion`), through its own fitted stages.
     When its window step has this run's parameters, the window columns of the holdout rows are exactly what
-    it would compute, so only its later stages (its indexers, scaler, regressor) run; otherwise it reads the
-    raw sales whole, as it would in production."""
+    it would compute, so only its later stages (its indexers, scaler, regressor) run, with the statistical
+    forecasts it reads (this run's `statistical_rows` when they hold them, else fitted for these origins);
+    otherwise it reads the raw sales whole, as it would in production."""
     theirs = champion.stages[0]
     same = type(theirs) is type(windows) and all(
-        theirs.getOrDefault(p.name) == windows.getOrDefault(p.name) for p in windows.params
+        theirs.getOrDefault(p.name) == windows.getOrDefault(p.name)
+        for p in windows.params
+        if p.name not in STATISTICAL_PARAMS
     )
     if same:
         rows = holdout.drop("produto_idx", "categoria_idx", "features")
+        if needed := theirs.statistical_models():
+            columns = [statistical.column_of(n) for n in needed]
+            if statistical_rows is None or not set(columns) <= set(statistical_rows.columns):
+                origins = [r[0] for r in holdout.select("origin_date").distinct().collect()]
+                statistical_rows = theirs.statistical_forecasts(raw_sales, origins)
+            rows = rows.join(statistical_rows.select(*KEY_COLUMNS, *columns), KEY_COLUMNS, "left")
         scored = PipelineModel(stages=champion.stages[1:]).transform(rows)
     else:
         origins = [r[0] for r in holdout.select("origin_date").distinct().collect()]
@@ -317,9 +353,20 @@ def model_comparison(
             f"{target}: not comparable, and it will not serve"
         )
         champion_model, champion = None, None
+    # The statistical candidates: fitted per product at each holdout origin, in Spark tasks.
+    windows = feature_pipeline.stages[0]
+    stat_models, stat_rows, stat_seconds = list(config.statistical), None, None
+    if stat_models:
+        started = time.perf_counter()
+        origins = sorted(r[0] for r in holdout.select("origin_date").distinct().collect())
+        stat_rows = windows.copy({windows.statisticalModels: stat_models}).statistical_forecasts(raw_sales, origins)
+        stat_rows = stat_rows.cache()
+        stat_rows.count()
+        stat_seconds = time.perf_counter() - started
+        context.log.info(f"statistical {', '.join(stat_models)} at {len(origins)} origins: {stat_seconds:.1f}s")
     if champion_model is not None:
         try:  # computed here, so that a champion that cannot score these rows is reported, not a failed run
-            predictions = champion_predictions(champion_model, feature_pipeline.stages[0], holdout, raw_sales).cache()
+            predictions = champion_predictions(champion_model, windows, holdout, raw_sales, stat_rows).cache()
             predictions.count()
             holdout = holdout.join(predictions, KEY_COLUMNS, "left")
         except Exception as error:  # noqa: BLE001 - Spark raises many kinds; the gate goes on without it
@@ -332,9 +379,23 @@ def model_comparison(
     models = [SHORT_NAMES[name] for name in candidates]
     columns = sorted({c for c in BASELINES.values() if c})
     scored = [*models, *(["champion"] if champion else [])]
+    if stat_rows is not None:
+        holdout = holdout.join(stat_rows, KEY_COLUMNS, "left")
+        scored += [statistical.column_of(n) for n in stat_models]
     frame = holdout.select("produto", "origin_date", "horizon", "forecast_date", "target", *columns, *scored).toPandas()
+    if stat_rows is not None:
+        stat_rows.unpersist()
+        for name in stat_models:
+            frame[name] = frame.pop(statistical.column_of(name))
+            if missing := int(frame[name].isna().sum()):  # the fits' origins and products are the rows': a bug
+                raise RuntimeError(f"{name}: no statistical forecast for {missing} of {len(frame)} holdout rows")
+        models += stat_models
+        scored = [name for name in scored if not name.startswith("stat_")] + stat_models
     cv_rmse = {SHORT_NAMES[a]: _training_metadata(context, a, "cv_rmse") for a in candidates}
-    if members := combination_members(cv_rmse, config.combination_size):
+    members = combination_members(cv_rmse, config.combination_size)
+    if members and config.combine_statistical:
+        members += stat_models
+    if members:
         frame[COMBINATION] = frame[members].mean(axis=1)  # as ForecastCombination serves it
         models.append(COMBINATION)
     for baseline, column in BASELINES.items():
@@ -404,6 +465,17 @@ def model_comparison(
         for c in CANDIDATES
         if c.asset_name in candidates
     }
+    for name in stat_models:
+        entries[name] = {
+            **scores[name],
+            "best_params": {
+                "season_length": statistical.SEASON_DAYS,
+                "history_days": windows.getOrDefault(windows.statisticalHistoryDays),
+            },
+            "statistical": True,
+            "training_seconds": stat_seconds,  # every statistical candidate's fits, together
+            "feature_importances": None,
+        }
     if PER_CLASS in models:
         entries[PER_CLASS] = {
             **scores[PER_CLASS],
@@ -598,8 +670,8 @@ def production_model(
     served, entry = served_entry(model_comparison)
     champion = model_comparison.get("champion")
     if gate["passed"]:
-        stages = regressor_stages(served, fitted_by_name(candidates), entry)
-        model = PipelineModel(stages=[*feature_pipeline.stages, *stages])
+        weeks = len(model_comparison["holdout"]["origins"])
+        model = serving_model(served, feature_pipeline, fitted_by_name(candidates), entry, weeks)
         event, kind, params = "promotion", "model", entry.get("best_params")
     elif champion:
         model = context.resources.ml_models_io.load_key(champion["key"])

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from forecast_assets.assets import plots
 from forecast_assets.assets.features import TRAIN, WINDOW_FEATURES, holdout_origins
 from forecast_assets.assets.tables import frame_table
-from forecast_assets.assets.training import candidate_ins, fitted_by_name, regressor_stages
+from forecast_assets.assets.training import candidate_ins, fitted_by_name, serving_model
 from forecast_assets.ml.drift import DriftThresholds, drift_report
 from forecast_assets.ml.features import (
     KEY_COLUMNS,
@@ -106,14 +106,21 @@ def forecast_with(
     target = target_of(model)  # what the production model forecasts: its stored window stage says
     value = forecast_column(target)
     served = model.stages[-1]
-    method = (
-        f"baseline_{served.getOrDefault(served.column) or 'zero'}" if isinstance(served, BaselineForecaster) else MODEL
-    )
+    method = MODEL
+    if isinstance(served, BaselineForecaster):
+        column = served.getOrDefault(served.column)
+        statistical_name = column.removeprefix("stat_") if column.startswith("stat_") else None
+        method = statistical_name or f"baseline_{column or 'zero'}"
     horizon = windows.getOrDefault(windows.horizon)
     last_day = raw_sales.agg(F.max("data_venda")).first()[0]
     origin = forecast_origin(last_day)
     active_since = last_day - timedelta(days=7 * config.active_weeks - 1)
     origins = calibration_origins(context, last_day, config.calibration_weeks, horizon)
+    if windows.statistical_models():  # the statistical fits at the calibration origins too, not only the latest
+        weeks = (origin - min(origins)).days // 7 + 1
+        if weeks > windows.getOrDefault(windows.statisticalOrigins):
+            windows = windows.copy({windows.statisticalOrigins: weeks})
+            model = PipelineModel(stages=[windows, *model.stages[1:]])
     since = min(
         history_since(windows, last_day, config.active_weeks), min(origins) - timedelta(days=windows.history_days() + 7)
     )
@@ -284,15 +291,19 @@ def drift_score(
     (reference) and the most recent window (current): KS statistic and p-value, PSI, a drifted flag per
     column, an overall score (share of drifted columns) and verdict. Stored as JSON in ml-experiments."""
     limits = DriftThresholds(config.ks_statistic_threshold, config.psi_threshold, config.drifted_share_threshold)
-    # The production pipeline without its window stage: feature_dataset already holds the window features.
+    # The production pipeline without its window stage: feature_dataset already holds the window features. A
+    # model reading statistical forecasts has them at the latest origins only: its features drift, not its output.
+    predicts = not production_model.stages[0].statistical_models()
     scored = (
         PipelineModel(stages=production_model.stages[1:])
         .transform(feature_dataset.drop("produto_idx", "categoria_idx", "features", "split"))
         .join(feature_dataset.select(*KEY_COLUMNS, "split"), KEY_COLUMNS)
+        if predicts
+        else feature_dataset
     )
     last = feature_dataset.agg(F.max("forecast_date")).first()[0]
     current_start = last - timedelta(days=config.current_window_days - 1)
-    columns = [*DRIFT_COLUMNS, "prediction"]
+    columns = [*DRIFT_COLUMNS, *(["prediction"] if predicts else [])]
     # Weekly (Sunday) origins only, as served: daily training origins would shift the reference's lags and
     # weekdays against the current window's and read as drift.
     served = scored.filter(weekly_origin())
@@ -306,13 +317,17 @@ def drift_score(
         fraction = min(1.0, MAX_DRIFT_SAMPLE / rows) if rows else 1.0
         frame = frame.sample(fraction=fraction, seed=7) if fraction < 1 else frame
         samples[name] = frame.select(*columns).toPandas()
-    table, verdict = drift_report(samples["reference"], samples["current"], columns, "prediction", limits)
+    table, verdict = drift_report(
+        samples["reference"], samples["current"], columns, "prediction" if predicts else None, limits
+    )
     result = {
         **verdict,
         "reference_window": f".. {current_start - timedelta(days=1)}",
         "current_window": f"{current_start} .. {last}",
         "thresholds": asdict(limits),
         "columns": table.reset_index().to_dict(orient="records"),
+        # a model that reads statistical forecasts has them at the latest origins only, not over the reference
+        "prediction_measured": predicts,
     }
     context.log.info(f"drift score {verdict['score']:.2f}, drifted={verdict['drifted']}: {verdict['drifted_columns']}")
     yield dg.Output(
@@ -368,8 +383,8 @@ def shadow_forecast(
         model = context.resources.ml_models_io.load_key(champion["key"])
     else:
         role, name = "challenger", gate["best_model"]
-        stages = regressor_stages(name, fitted_by_name(candidates), model_comparison["models"][name])
-        model = PipelineModel(stages=[*feature_pipeline.stages, *stages])
+        entry, weeks = model_comparison["models"][name], len(model_comparison["holdout"]["origins"])
+        model = serving_model(name, feature_pipeline, fitted_by_name(candidates), entry, weeks)
     forecast, metadata, _ = forecast_with(context, config, model, raw_sales)
     forecast = forecast.withColumn("shadow_role", F.lit(role)).withColumn("shadow_model", F.lit(name))
     yield dg.Output(forecast, metadata={**metadata, "shadow_role": role, "shadow_model": name})

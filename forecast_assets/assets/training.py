@@ -9,7 +9,7 @@ from typing import Literal
 import dagster as dg
 import pandas as pd
 from pydantic import Field
-from pyspark.ml import Estimator
+from pyspark.ml import Estimator, PipelineModel
 from pyspark.ml.regression import LinearRegression
 from pyspark.ml.tuning import ParamGridBuilder
 from pyspark.sql import DataFrame
@@ -17,7 +17,8 @@ from pyspark.sql import functions as F
 
 from forecast_assets.assets.features import TRAIN
 from forecast_assets.assets.tables import frame_table
-from forecast_assets.ml.features import ForecastCombination, LevelRescaler
+from forecast_assets.ml import statistical
+from forecast_assets.ml.features import BaselineForecaster, ForecastCombination, LevelRescaler
 from forecast_assets.ml.tuning import (
     GrowingGBTRegressor,
     GrowingRandomForestRegressor,
@@ -164,10 +165,43 @@ COMBINATION = "combination"  # model_comparison's candidate that averages the be
 PER_CLASS = "per_class"  # and the one that serves each demand class its own choice (ml/demand.py)
 
 
+def prediction_column(name: str) -> str:
+    """Where a served model's forecast in sales is on the rows: a regressor's `<name>_prediction` (its model and
+    rescaler write it), a statistical model's `stat_<name>` (the window stage writes it)."""
+    return statistical.column_of(name) if statistical.is_statistical(name) else f"{name}_prediction"
+
+
+def statistical_served(name: str, entry: dict | None) -> list[str]:
+    """The statistical models whose forecasts what model_comparison calls `name` reads (itself, the combination's
+    members, each demand class's choice): the served window stage must write their columns."""
+    entry = entry or {}
+    names = {name} | set(entry.get("members") or [])
+    if name == PER_CLASS:
+        names |= {c["choice"] for c in entry["routing"]["choices"].values() if c["kind"] == "model"}
+        names |= set(entry.get("combination_members") or [])
+    return sorted(n for n in names if statistical.is_statistical(n))
+
+
+def serving_model(
+    name: str, feature_pipeline: PipelineModel, fitted: dict, entry: dict | None = None, holdout_weeks: int = 4
+) -> PipelineModel:
+    """The production model for what model_comparison calls `name`: the feature pipeline (its window stage writing
+    the statistical forecasts that `name` reads, at the latest origins: the forecast origin and the holdout's, which
+    its check and the forecast's calibration score) and then regressor_stages."""
+    windows, *rest = feature_pipeline.stages
+    if needed := statistical_served(name, entry):
+        latest = max(windows.getOrDefault(windows.statisticalOrigins), holdout_weeks + 2)
+        windows = windows.copy({windows.statisticalModels: needed, windows.statisticalOrigins: latest})
+    return PipelineModel(stages=[windows, *rest, *regressor_stages(name, fitted, entry)])
+
+
 def _in_sales(fitted: dict, names) -> list:
-    """Each named candidate's model and rescaler: its forecast in sales in `<name>_prediction`."""
+    """Each named regressor's model and rescaler: its forecast in sales in `<name>_prediction` (a statistical
+    model's is written by the window stage)."""
     stages = []
     for name in names:
+        if statistical.is_statistical(name):
+            continue
         stages += [
             predicting_into(fitted[name], f"{name}_relative"),
             LevelRescaler(inputCol=f"{name}_relative", outputCol=f"{name}_prediction"),
@@ -186,7 +220,9 @@ def regressor_stages(name: str, fitted: dict, entry: dict | None = None) -> list
     entry = entry or {}
     if name == COMBINATION:
         members = entry["members"]
-        return [*_in_sales(fitted, members), ForecastCombination(inputCols=[f"{m}_prediction" for m in members])]
+        return [*_in_sales(fitted, members), ForecastCombination(inputCols=[prediction_column(m) for m in members])]
+    if statistical.is_statistical(name):  # the window stage wrote it: served as that column
+        return [BaselineForecaster(column=statistical.column_of(name))]
     if name != PER_CLASS:
         return [
             predicting_into(fitted[name], "relative_prediction"),
@@ -197,9 +233,8 @@ def regressor_stages(name: str, fitted: dict, entry: dict | None = None) -> list
     members = (entry.get("combination_members") or []) if COMBINATION in chosen else []
     stages = _in_sales(fitted, sorted((chosen - {COMBINATION}) | set(members)))
     if COMBINATION in chosen:
-        stages.append(
-            ForecastCombination(inputCols=[f"{m}_prediction" for m in members], outputCol=f"{COMBINATION}_prediction")
-        )
+        combined = [prediction_column(m) for m in members]
+        stages.append(ForecastCombination(inputCols=combined, outputCol=f"{COMBINATION}_prediction"))
     classes = list(routing["choices"])
     return [
         *stages,
@@ -208,7 +243,7 @@ def regressor_stages(name: str, fitted: dict, entry: dict | None = None) -> list
             classes=routing["classes"],
             choiceClasses=classes,
             choiceColumns=[
-                f"{c['choice']}_prediction" if c["kind"] == "model" else c["column"]
+                prediction_column(c["choice"]) if c["kind"] == "model" else c["column"]
                 for c in routing["choices"].values()
             ],
             choiceMethods=[

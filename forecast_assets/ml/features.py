@@ -18,6 +18,7 @@ weekday (`seasonal_naive`, same-weekday means) are taken from the most recent we
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 from pyspark import keyword_only
 from pyspark.ml import Transformer
@@ -25,6 +26,8 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from forecast_assets.ml import statistical
 
 SUNDAY = 1  # Spark's dayofweek: the last day of a Monday-Sunday week
 TARGETS = ("valor_total", "quantidade")  # what a series forecasts: revenue (the original's) or units sold
@@ -89,6 +92,25 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         "days between forecast origins: 7 = Sundays only (the retraining day), 1 = every day",
         TypeConverters.toInt,
     )
+    statisticalModels = Param(
+        Params._dummy(),
+        "statisticalModels",
+        "statistical models fitted per product at the latest origins (ml/statistical.py): their forecasts in "
+        "stat_<model> columns",
+        TypeConverters.toListString,
+    )
+    statisticalOrigins = Param(
+        Params._dummy(),
+        "statisticalOrigins",
+        "how many of the latest weekly origins get the statistical forecasts (the others: null)",
+        TypeConverters.toInt,
+    )
+    statisticalHistoryDays = Param(
+        Params._dummy(),
+        "statisticalHistoryDays",
+        "days up to each origin a statistical model is fitted on",
+        TypeConverters.toInt,
+    )
 
     @keyword_only
     def __init__(
@@ -101,6 +123,9 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         minHistoryDays=None,
         target=None,
         originDays=None,
+        statisticalModels=None,
+        statisticalOrigins=None,
+        statisticalHistoryDays=None,
     ):
         super().__init__()
         # The 112-day mean is the level: a steadier scale than 28 days (retail M, gradient boosting: rmse 1.103 ->
@@ -115,12 +140,23 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             minHistoryDays=62,
             target="valor_total",
             originDays=7,
+            statisticalModels=[],
+            # the forecast origin and the holdout (calibration) origins before it, with a week to spare
+            statisticalOrigins=6,
+            statisticalHistoryDays=364,
         )
         self._set(**self._input_kwargs)
         if self.getOrDefault(self.target) not in TARGETS:
             raise ValueError(f"target {self.getOrDefault(self.target)!r}: expected one of {', '.join(TARGETS)}")
         if self.getOrDefault(self.originDays) not in (1, 7):
             raise ValueError(f"originDays {self.getOrDefault(self.originDays)}: expected 7 (Sundays) or 1 (every day)")
+        unknown = sorted(set(self.statistical_models()) - set(statistical.MODELS))
+        if unknown:
+            raise ValueError(f"statisticalModels {unknown}: expected some of {', '.join(statistical.MODELS)}")
+
+    def statistical_models(self) -> list[str]:
+        """The statistical models whose forecasts the rows carry (stat_<model> columns); none by default."""
+        return list(self.getOrDefault(self.statisticalModels))
 
     def target_column(self) -> str:
         """The raw sales column this series sums (and its forecasts are in)."""
@@ -153,7 +189,13 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         return self.getOrDefault(self.minHistoryDays)
 
     def history_days(self) -> int:
-        """Days of data behind an origin (the origin day included) that every feature reads in full."""
+        """Days of data behind an origin (the origin day included) that every feature, and every statistical
+        model's fit, reads in full."""
+        statistical_days = self.getOrDefault(self.statisticalHistoryDays) if self.statistical_models() else 0
+        return max(statistical_days, self._window_days())
+
+    def _window_days(self) -> int:
+        """Days of data behind an origin that every window feature reads in full."""
         return max(
             *self.getOrDefault(self.lags),
             *self.getOrDefault(self.windows),
@@ -161,12 +203,9 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             *(7 * k + 6 for k in self.getOrDefault(self.weekdayWindows)),
         )
 
-    def _transform(self, dataset: DataFrame) -> DataFrame:
-        lags = self.getOrDefault(self.lags)
-        windows = self.getOrDefault(self.windows)
-        weekday_windows = self.getOrDefault(self.weekdayWindows)
-        horizon = self.getOrDefault(self.horizon)
-        history = self.history_days()
+    def _daily_series(self, dataset: DataFrame) -> DataFrame:
+        """One row per product and day of the data from its first sale's data start (produto, categoria_valor,
+        first_sale, day, first_day, last_day, observed, sales: null on unobserved days)."""
         daily = dataset.groupBy("produto", F.to_date("data_venda").alias("day")).agg(
             F.sum(self.target_column()).cast("double").alias("sales")
         )
@@ -179,16 +218,51 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         # A day is observed when its Monday-Sunday week holds at least one sale of any product.
         observed_weeks = daily.select(F.date_trunc("week", "day").cast("date").alias("week")).distinct()
         calendar = (
-            bounds.select(F.explode(F.sequence("first_day", "last_day")).alias("day"), "first_day")
+            bounds.select(F.explode(F.sequence("first_day", "last_day")).alias("day"), "first_day", "last_day")
             .withColumn("week", F.date_trunc("week", "day").cast("date"))
             .join(observed_weeks.withColumn("observed", F.lit(True)), "week", "left")
-            .select("day", "first_day", F.coalesce("observed", F.lit(False)).alias("observed"))
+            .select("day", "first_day", "last_day", F.coalesce("observed", F.lit(False)).alias("observed"))
         )
-        series = (
+        return (
             products.crossJoin(F.broadcast(calendar))
             .join(daily, ["produto", "day"], "left")
             .withColumn("sales", F.when(F.col("observed"), F.coalesce("sales", F.lit(0.0))))
         )
+
+    def statistical_forecasts(self, dataset: DataFrame, origins: list | None = None) -> DataFrame:
+        """The statistical models' forecasts (KEY_COLUMNS + stat_<model>) from raw sales rows, fitted per product in
+        Spark tasks: at the given origins, or at the latest `statisticalOrigins` Sundays of the data."""
+        models = self.statistical_models()
+        history = self.getOrDefault(self.statisticalHistoryDays)
+        latest = self.getOrDefault(self.statisticalOrigins)
+        series = self._daily_series(dataset)
+        # Only the days the fits read: from the first origin's fitting stretch on.
+        if origins:
+            since = F.lit(min(origins) - timedelta(days=history - 1))
+        else:
+            since = F.date_sub(F.col("last_day"), 7 * latest + history)
+        options = {
+            "models": models,
+            "origins": list(origins) if origins else None,
+            "latest": latest,
+            "history_days": history,
+            "horizon": self.getOrDefault(self.horizon),
+            "min_history_days": self.min_history_days(),
+        }
+        return (
+            series.filter(F.col("day") >= since)
+            .select("produto", "day", "sales", "first_day", "last_day", "first_sale")
+            .groupBy("produto")
+            .applyInPandas(lambda frame: statistical.forecast_product(frame, **options), statistical.schema(models))
+        )
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        lags = self.getOrDefault(self.lags)
+        windows = self.getOrDefault(self.windows)
+        weekday_windows = self.getOrDefault(self.weekdayWindows)
+        horizon = self.getOrDefault(self.horizon)
+        history = self._window_days()
+        series = self._daily_series(dataset)
         by_day = Window.partitionBy("produto").orderBy("day")
 
         def last(days: int):
@@ -286,13 +360,16 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         # The level: the product's mean daily sales over the long window, plus one (a currency unit) so that
         # products that have not sold lately keep a finite scale.
         level = F.col(f"ma_{long_}") + F.lit(1.0)
-        return columns.select(
+        rows = columns.select(
             "*",
             level.alias("level"),
             F.log1p(F.col(f"ma_{long_}")).alias("log_level"),
             *[(F.col(c) / level).alias(f"rel_{c}") for c in self.sales_columns()],
             (F.col("target") / level).alias("target_relative"),
         )
+        if not self.statistical_models():
+            return rows
+        return rows.join(self.statistical_forecasts(dataset), KEY_COLUMNS, "left")
 
 
 def _mean_skipping_nulls(columns: list[Column]) -> Column:
