@@ -213,7 +213,7 @@ def test_transformer_and_rescaler_persist_inside_a_pipeline_model(spark, tmp_pat
 
 
 def test_statistical_forecasts_are_statsforecast_fits_on_each_origin_own_days(spark, features):
-    """AutoETS and AutoTheta per product at the latest Sundays, in Spark tasks: each equal to statsforecast fitted
+    """ETS(A,N,A) and AutoTheta per product at the latest Sundays, in Spark tasks: each equal to statsforecast fitted
     by hand on that product's days up to the origin (the unobserved week filled with the stretch's mean, the new
     product's 16 days too few for a weekly season: its last seven days' mean); the window columns unchanged."""
     from statsforecast.models import AutoETS, AutoTheta
@@ -221,17 +221,17 @@ def test_statistical_forecasts_are_statsforecast_fits_on_each_origin_own_days(sp
     sales = spark.createDataFrame(sales_rows(), SCHEMA)
     history = 56  # reaches back over the unobserved week from every origin below
     transformer = SalesWindowFeatures(
-        statisticalModels=["auto_ets", "auto_theta"], statisticalOrigins=3, statisticalHistoryDays=history
+        statisticalModels=["ets", "auto_theta"], statisticalOrigins=3, statisticalHistoryDays=history
     )
     assert transformer.history_days() == 118  # the windows read more than these fits
-    assert SalesWindowFeatures(statisticalModels=["auto_ets"]).history_days() == 364  # serving reads a year
+    assert SalesWindowFeatures(statisticalModels=["ets"]).history_days() == 1095  # serving reads three years
     rows = {(r["produto"], r["origin_date"], r["horizon"]): r.asDict() for r in transformer.transform(sales).collect()}
     assert rows.keys() == features.keys()
     latest = [START + timedelta(days=t) for t in (125, 132, 139)]  # the data's last three Sundays
     for key, row in rows.items():
         window_columns = {k: v for k, v in row.items() if not k.startswith("stat_")}
         assert window_columns == features[key]
-        assert (row["stat_auto_ets"] is not None) == (key[1] in latest), key
+        assert (row["stat_ets"] is not None) == (key[1] in latest), key
         assert (row["stat_auto_theta"] is not None) == (key[1] in latest), key
     first_sale = {"P_FULL": 0, "P_GAPS": 0, "NEW": NEW_FIRST_SALE}
     short = []
@@ -241,17 +241,16 @@ def test_statistical_forecasts_are_statsforecast_fits_on_each_origin_own_days(sp
             stretch = values[max(first_sale[product], t - history + 1) : t + 1]
             fill = _mean(stretch)
             y = np.array([fill if v is None else v for v in stretch])
-            got = {
-                m: [rows[(product, origin, h)][f"stat_{m}"] for h in range(1, 8)] for m in ("auto_ets", "auto_theta")
-            }
+            got = {m: [rows[(product, origin, h)][f"stat_{m}"] for h in range(1, 8)] for m in ("ets", "auto_theta")}
             if len(y) < 28:  # NEW's first two origins
                 short.append((product, origin))
-                assert got["auto_ets"] == got["auto_theta"] == pytest.approx([y[-7:].mean()] * 7, rel=1e-12)
+                assert got["ets"] == got["auto_theta"] == pytest.approx([y[-7:].mean()] * 7, rel=1e-12)
                 continue
             if origin == latest[0]:
                 assert None in stretch  # the fit reads the unobserved week, filled
-            for name, model in (("auto_ets", AutoETS), ("auto_theta", AutoTheta)):
-                expected = np.clip(model(season_length=7).forecast(y=y, h=7)["mean"], 0, None)
+            by_hand = {"ets": AutoETS(season_length=7, model="ANA"), "auto_theta": AutoTheta(season_length=7)}
+            for name, model in by_hand.items():
+                expected = np.clip(model.forecast(y=y, h=7)["mean"], 0, None)
                 np.testing.assert_allclose(got[name], expected, rtol=1e-9, err_msg=f"{product} {origin} {name}")
     assert short == [("NEW", latest[0]), ("NEW", latest[1])]
 
@@ -264,5 +263,5 @@ def test_statistical_forecasts_at_given_origins_and_unknown_models_refused(spark
     # the earlier Sunday lacks the minimum history, NEW had not sold yet: P_FULL and P_GAPS at one origin
     assert sorted({(r.produto, r.origin_date) for r in rows.itertuples()}) == [("P_FULL", origin), ("P_GAPS", origin)]
     assert sorted(rows["horizon"].unique()) == list(range(1, 8)) and (rows["stat_auto_theta"] >= 0).all()
-    with pytest.raises(ValueError, match=r"statisticalModels \['prophet'\]: expected some of auto_ets"):
+    with pytest.raises(ValueError, match=r"statisticalModels \['prophet'\]: expected some of ets, auto_ets"):
         SalesWindowFeatures(statisticalModels=["prophet"])

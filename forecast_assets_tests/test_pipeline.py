@@ -117,7 +117,7 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
 
     defs, result = graph
     report = load_current(defs, "ml_experiments_io", "model_comparison")
-    assert set(report["models"]) == {"random_forest", "linear_regression", "xgboost", "auto_ets", "combination"}
+    assert set(report["models"]) == {"random_forest", "linear_regression", "xgboost", "ets", "combination"}
     assert set(report["baselines"]) == set(BASELINES) >= {"naive", "seasonal_naive", "moving_average_28d", "zero"}
     origins = report["holdout"]["origins"]
     assert len(origins) == 2 and report["holdout"]["horizon_days"] == 7
@@ -144,7 +144,7 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
     assert sum(boosted.values()) == pytest.approx(1.0) and max(boosted.values()) > 0
     assert report["models"]["linear_regression"]["feature_importances"] is None
     assert report["models"]["xgboost"]["training_seconds"] > 0
-    assert report["models"]["auto_ets"]["statistical"] and report["models"]["auto_ets"]["training_seconds"] > 0
+    assert report["models"]["ets"]["statistical"] and report["models"]["ets"]["training_seconds"] > 0
     assert report["run_id"] == result.run_id
     assert report["feature_dataset"]["holdout_start"] == origins[0]
     metadata = result.asset_materializations_for_node("model_comparison")[0].metadata
@@ -154,7 +154,7 @@ def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
 
 def test_the_combination_averages_the_best_two_by_cross_validation_and_serves_what_was_scored(graph, spark, tmp_path):
     """The combination: the two best regressors by cross-validation and the statistical candidate, equal weights;
-    the production model made of it (its window stage fitting AutoETS at the latest origins), stored and read back,
+    the production model made of it (its window stage fitting ETS(A,N,A) at the latest origins), stored and read back,
     forecasts the holdout from raw sales exactly as model_comparison scored it."""
     defs, result = graph
     report = load_current(defs, "ml_experiments_io", "model_comparison")
@@ -164,15 +164,15 @@ def test_the_combination_averages_the_best_two_by_cross_validation_and_serves_wh
     }
     entry = report["models"]["combination"]
     # the regressors chosen on the training split, not the holdout; the statistical candidate beside them
-    assert entry["members"] == [*sorted(cv, key=cv.get)[:2], "auto_ets"]
+    assert entry["members"] == [*sorted(cv, key=cv.get)[:2], "ets"]
     assert entry["best_params"]["weights"] == pytest.approx([1 / 3] * 3)
     fitted = {name: load_current(defs, "ml_models_io", f"{name}_model") for name in entry["members"][:2]}
     pipeline = load_current(defs, "ml_models_io", "feature_pipeline")
     serving_model("combination", pipeline, fitted, entry).write().save(str(tmp_path / "c"))
     served = load_any_model(str(tmp_path / "c"), spark)
-    assert served.stages[0].statistical_models() == ["auto_ets"] and not pipeline.stages[0].statistical_models()
+    assert served.stages[0].statistical_models() == ["ets"] and not pipeline.stages[0].statistical_models()
     raw = load_current(defs, "processed_data_io", "raw_sales")
-    columns = [*[f"{m}_prediction" for m in entry["members"][:2]], "stat_auto_ets"]
+    columns = [*[f"{m}_prediction" for m in entry["members"][:2]], "stat_ets"]
     frame = (
         served.transform(raw)
         .filter(F.col("origin_date").isin(*report["holdout"]["origins"]) & F.col("complete"))
@@ -203,15 +203,15 @@ def test_a_model_chosen_per_demand_class_serves_each_product_its_class_choice(gr
             "choices": {
                 SMOOTH: {"choice": "xgboost", "kind": "model", "column": "xgboost"},
                 LUMPY: {"choice": "combination", "kind": "model", "column": "combination"},
-                ERRATIC: {"choice": "auto_ets", "kind": "model", "column": "auto_ets"},
+                ERRATIC: {"choice": "ets", "kind": "model", "column": "ets"},
                 NEW: {"choice": "moving_average_112d", "kind": "baseline", "column": "ma_112"},
             },
         },
         "combination_members": ["xgboost", "random_forest"],
     }
-    assert statistical_served("per_class", entry) == ["auto_ets"]  # the served window stage fits it
+    assert statistical_served("per_class", entry) == ["ets"]  # the served window stage fits it
     windows = load_current(defs, "ml_models_io", "feature_pipeline").stages[0].copy()
-    windows.set(windows.statisticalModels, ["auto_ets"])
+    windows.set(windows.statisticalModels, ["ets"])
     origins = [r[0] for r in holdout.select("origin_date").distinct().collect()]
     stat = windows.statistical_forecasts(load_current(defs, "processed_data_io", "raw_sales"), origins)
     holdout = holdout.join(stat, ["produto", "origin_date", "horizon"], "left")
@@ -229,8 +229,8 @@ def test_a_model_chosen_per_demand_class_serves_each_product_its_class_choice(gr
     erratic = served["demand_class"] == ERRATIC
     new = served["demand_class"] == NEW
     assert smooth.any() and lumpy.any() and erratic.any() and new.any()
-    np.testing.assert_allclose(served.loc[erratic, "prediction"], served.loc[erratic, "stat_auto_ets"])
-    assert set(served.loc[erratic, "method"]) == {"auto_ets"}
+    np.testing.assert_allclose(served.loc[erratic, "prediction"], served.loc[erratic, "stat_ets"])
+    assert set(served.loc[erratic, "method"]) == {"ets"}
     np.testing.assert_allclose(served.loc[smooth, "prediction"], alone["xgboost"][smooth[smooth].index])
     np.testing.assert_allclose(served.loc[lumpy, "prediction"], alone["combination"][lumpy[lumpy].index])
     np.testing.assert_allclose(served.loc[new, "prediction"], served.loc[new, "ma_112"])

@@ -93,10 +93,10 @@ class EvaluationConfig(dg.Config):
         "cross-validation RMSE (chosen before the holdout is seen); 0 or 1: no combination",
     )
     statistical: list[str] = Field(
-        default=["auto_ets"],
-        description="statistical candidates (some of auto_ets, auto_theta, auto_arima), fitted per product inside "
-        "Spark at each holdout origin (statsforecast, weekly season; ml/statistical.py); scored, chosen per class "
-        "and served like the others",
+        default=["ets"],
+        description="statistical candidates (some of ets, auto_ets, auto_theta, auto_arima; [] for none), fitted "
+        "per product inside Spark at each holdout origin (statsforecast, weekly season; ml/statistical.py); scored, "
+        "chosen per class, combined and served like the others",
     )
     combine_statistical: bool = Field(
         default=True,
