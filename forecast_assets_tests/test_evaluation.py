@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from forecast_assets.assets.evaluation import BASELINES, promotion_gate
+from forecast_assets.assets.evaluation import BASELINES, EvaluationConfig, promotion_gate
+from forecast_assets.assets.training import prediction_column, statistical_served
 
 
 def scores(models: dict[str, float], baselines: dict[str, float]) -> dict:
@@ -62,3 +63,27 @@ def test_the_champion_is_a_second_bar(model, champion, margin, passed, decided_b
 def test_without_a_champion_only_the_baselines_count():
     gate = promotion_gate(scores({"a": 90.0}, {"zero": 100.0}), ["a"], "rmse", 0.02)
     assert gate["passed"] and gate["champion"] is None and math.isnan(gate["ratio_to_champion"])
+
+
+def test_the_statistical_candidates_are_named_from_the_catalogue():
+    assert EvaluationConfig().statistical == ["ets"]
+    assert EvaluationConfig(statistical=["auto_theta", "ets", "auto_theta"]).statistical == ["auto_theta", "ets"]
+    assert EvaluationConfig(statistical=[]).statistical == []
+    with pytest.raises(ValueError, match=r"statistical: unknown \['prophet'\]; expected some of ets, auto_ets"):
+        EvaluationConfig(statistical=["prophet"])
+
+
+def test_a_served_model_names_the_statistical_forecasts_its_window_stage_must_make():
+    assert statistical_served("ets", {}) == ["ets"]
+    assert statistical_served("xgboost", {}) == []
+    assert statistical_served("combination", {"members": ["xgboost", "auto_theta", "ets"]}) == ["auto_theta", "ets"]
+    routing = {
+        "choices": {
+            "smooth": {"choice": "auto_ets", "kind": "model", "column": "auto_ets"},
+            "lumpy": {"choice": "combination", "kind": "model", "column": "combination"},
+            "new": {"choice": "moving_average_7d", "kind": "baseline", "column": "ma_7"},
+        }
+    }
+    entry = {"routing": routing, "combination_members": ["random_forest", "ets"]}
+    assert statistical_served("per_class", entry) == ["auto_ets", "ets"]
+    assert prediction_column("ets") == "stat_ets" and prediction_column("xgboost") == "xgboost_prediction"

@@ -330,7 +330,8 @@ def model_comparison(
     raw_sales: DataFrame,
     **candidates,
 ) -> dg.Output[dict]:
-    """The candidates (FORECAST_CANDIDATES), their combination, the choice per demand class, and the baselines (naive,
+    """The candidates (FORECAST_CANDIDATES), the statistical candidates (ETS per product, fitted at each holdout
+    origin in Spark tasks), their combination, the choice per demand class, and the baselines (naive,
     seasonal naive, 7-, 28- and 112-day moving averages, same-weekday means over 4 and 8 weeks, zero) scored on the
     holdout split of `feature_dataset`: the last K weekly origins, each forecasting its next H days. rmse, mae,
     wape, mase and bias pooled, per origin (mean and spread) and per horizon; each model's ratio to the best
