@@ -20,8 +20,8 @@ ml_pipeline = dg.define_asset_job(
 
 def automated_run_config(settings: Settings) -> dict:
     """Run config of the runs schedules and sensors request (and `make run`'s): every candidate with the
-    settings' profile (default full) and folds, the settings' target, holdout, training origins and promotion
-    margin when given, and how landed files are read."""
+    settings' profile (default full) and folds, the settings' target, holdout, training origins, holidays country
+    and promotion margin when given, and how landed files are read."""
     training: dict = {"profile": settings.profile}
     if settings.cv_folds is not None:
         training["cv_folds"] = settings.cv_folds
@@ -31,6 +31,8 @@ def automated_run_config(settings: Settings) -> dict:
         features["holdout_weeks"] = settings.holdout_weeks
     if settings.training_origins != "auto":
         features["training_origins"] = settings.training_origins
+    if settings.holidays_country:
+        features["holidays_country"] = settings.holidays_country
     if features:
         ops["features"] = {"config": features}
     if settings.min_improvement is not None:

@@ -82,6 +82,7 @@ VARIABLES = {
     "cv_folds": "FORECAST_CV_FOLDS",
     "holdout_weeks": "FORECAST_HOLDOUT_WEEKS",
     "training_origins": "FORECAST_TRAINING_ORIGINS",
+    "holidays_country": "FORECAST_HOLIDAYS_COUNTRY",
     "min_improvement": "FORECAST_MIN_IMPROVEMENT",
     "columns": "FORECAST_COLUMNS",
     "locale": "FORECAST_LOCALE",
@@ -145,6 +146,7 @@ class Settings:
     cv_folds: int | None = None
     holdout_weeks: int | None = None
     training_origins: str = "auto"  # auto | weekly | daily: the training rows' forecast origins
+    holidays_country: str = ""  # public holidays as features (BR, BR-SP, GB-SCT: the holidays package); none
     min_improvement: float | None = None
     # How automated runs (and the new-files sensor) read landed files: raw_sales config columns, locale,
     # date_format, sheet (jobs.read_options checks them)
@@ -192,6 +194,13 @@ class Settings:
             refuse("target", self.target, "expected valor_total (revenue) or quantidade (units sold)")
         if self.training_origins not in ("auto", "weekly", "daily"):
             refuse("training_origins", self.training_origins, "expected auto, weekly or daily")
+        if self.holidays_country:
+            from forecast_assets.ml.features import check_holidays_country
+
+            try:
+                check_holidays_country(self.holidays_country)
+            except ValueError as error:
+                refuse("holidays_country", self.holidays_country, str(error).partition(": ")[2])
         unknown = [c for c in self.candidates if c not in CANDIDATE_NAMES]
         if unknown or not self.candidates or len(set(self.candidates)) < len(self.candidates):
             refuse(
@@ -233,6 +242,8 @@ class Settings:
                     values[name] = tuple(o.strip() for o in text.split(",") if o.strip())
                 elif name in ("storage", "notify", "profile", "target", "training_origins"):
                     values[name] = text.lower()
+                elif name == "holidays_country":
+                    values[name] = text.upper()
                 else:
                     values[name] = text
             except ValueError as error:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pyspark.ml import PipelineModel
 
-from forecast_assets.assets.features import daily_training_rows
+from forecast_assets.assets.features import daily_training_rows, fit_feature_pipeline, model_inputs
 from forecast_assets.ml.features import LevelRescaler, SalesWindowFeatures
 
 START = date(2025, 1, 6)  # a Monday
@@ -265,3 +265,38 @@ def test_statistical_forecasts_at_given_origins_and_unknown_models_refused(spark
     assert sorted(rows["horizon"].unique()) == list(range(1, 8)) and (rows["stat_auto_theta"] >= 0).all()
     with pytest.raises(ValueError, match=r"statisticalModels \['prophet'\]: expected some of ets, auto_ets"):
         SalesWindowFeatures(statisticalModels=["prophet"])
+
+
+def test_holiday_features_of_the_target_day_from_the_country_calendar(spark):
+    """Brazil's 2025 national holidays in the data's range include Good Friday (18 April), Tiradentes (21 April)
+    and Labour Day (1 May): each target day reads whether it is one and how far the next and the last are."""
+    sales = spark.createDataFrame(sales_rows(), SCHEMA)
+    transformer = SalesWindowFeatures(holidaysCountry="BR")
+    assert transformer.feature_columns()[-3:] == ["holiday", "days_to_holiday", "days_from_holiday"]
+    assert "holiday" not in SalesWindowFeatures().feature_columns()
+    rows = transformer.transform(sales).filter("produto = 'P_FULL'").toPandas().set_index("forecast_date")
+    expected = {  # forecast day: holiday, days to the next, days from the last (at most 14)
+        date(2025, 4, 18): (1.0, 0.0, 0.0),
+        date(2025, 4, 19): (0.0, 2.0, 1.0),
+        date(2025, 4, 21): (1.0, 0.0, 0.0),
+        date(2025, 4, 25): (0.0, 6.0, 4.0),
+        date(2025, 5, 1): (1.0, 0.0, 0.0),
+        date(2025, 5, 20): (0.0, 14.0, 14.0),  # the next (7 September) and the last (1 May) both farther
+    }
+    for day, values in expected.items():
+        got = rows.loc[[day], ["holiday", "days_to_holiday", "days_from_holiday"]]
+        assert (got.to_numpy() == values).all(), (day, got)
+    with pytest.raises(ValueError, match="holidays country 'XX': not a country the holidays package knows"):
+        SalesWindowFeatures(holidaysCountry="XX")
+
+
+def test_a_pipeline_fitted_with_holidays_assembles_them_and_keeps_its_country(spark, tmp_path):
+    sales = spark.createDataFrame(sales_rows(), SCHEMA)
+    fitted, rows = fit_feature_pipeline(sales, holidays_country="BR-SP")
+    rows.unpersist()
+    fitted.write().save(str(tmp_path / "pipeline"))
+    loaded = PipelineModel.load(str(tmp_path / "pipeline"))
+    assert model_inputs(loaded)[:2] == ["produto_idx", "categoria_idx"]
+    assert model_inputs(loaded)[-3:] == ["holiday", "days_to_holiday", "days_from_holiday"]
+    assert loaded.stages[0].getOrDefault(loaded.stages[0].holidaysCountry) == "BR-SP"
+    assert "holiday" not in model_inputs(fit_feature_pipeline(sales)[0])

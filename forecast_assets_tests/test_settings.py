@@ -59,6 +59,8 @@ def test_partitions_start_on_the_monday_of_its_week(value, monday):
         ("FORECAST_CANDIDATES", "xgboost, xgboost", "FORECAST_CANDIDATES='xgboost,xgboost': expected one or more"),
         ("FORECAST_CANDIDATES", ",", "FORECAST_CANDIDATES='': expected one or more"),
         ("FORECAST_TRAINING_ORIGINS", "hourly", "FORECAST_TRAINING_ORIGINS='hourly': expected auto, weekly or daily"),
+        ("FORECAST_HOLIDAYS_COUNTRY", "Brasil", "FORECAST_HOLIDAYS_COUNTRY='BRASIL': not a country the holidays"),
+        ("FORECAST_HOLIDAYS_COUNTRY", "br-xx", "FORECAST_HOLIDAYS_COUNTRY='BR-XX': BR has no subdivision 'XX'"),
     ],
 )
 def test_a_malformed_value_is_refused_naming_the_variable(variable, value, expected):
@@ -114,6 +116,11 @@ def test_training_origins_reach_the_features_config_of_automated_runs():
     assert "features" not in automated_run_config(Settings())["ops"]  # auto: the asset's default
     settings = Settings.from_env({"FORECAST_TRAINING_ORIGINS": "Weekly"}, today=TODAY)
     assert automated_run_config(settings)["ops"]["features"] == {"config": {"training_origins": "weekly"}}
+
+
+def test_the_holidays_country_reaches_the_features_config_of_automated_runs():
+    settings = Settings.from_env({"FORECAST_HOLIDAYS_COUNTRY": "br-sp"}, today=TODAY)
+    assert automated_run_config(settings)["ops"]["features"] == {"config": {"holidays_country": "BR-SP"}}
 
 
 def test_older_rows_are_refused_with_a_message_that_names_the_variable():

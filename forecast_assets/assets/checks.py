@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from forecast_assets.assets.evaluation import served_entry
-from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, TRAIN
+from forecast_assets.assets.features import HOLDOUT, TRAIN, model_inputs
 from forecast_assets.ml.features import KEY_COLUMNS, target_of
 from forecast_assets.ml.metrics import forecast_metrics
 
@@ -33,7 +33,7 @@ def feature_dataset_consistent(
     horizon; every target equals that product's raw sales (of the pipeline's target column: revenue or units)
     on its forecast date (the zero-fill lost nothing and added nothing); no training row's target lies after
     the first holdout origin."""
-    columns = [*FEATURE_COLUMNS, "target"]
+    columns = [*model_inputs(feature_pipeline), "target"]
     totals = feature_dataset.agg(
         F.count("*").alias("rows"),
         F.countDistinct(*KEY_COLUMNS).alias("keys"),

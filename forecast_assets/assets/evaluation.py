@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from forecast_assets.assets import plots
-from forecast_assets.assets.features import FEATURE_COLUMNS, HOLDOUT, TRAIN
+from forecast_assets.assets.features import HOLDOUT, TRAIN, model_inputs
 from forecast_assets.assets.lifecycle import (
     PRODUCTION,
     append_ledger,
@@ -441,10 +441,11 @@ def model_comparison(
         base = gate["best_baseline_value"]
         entry["ratio_to_best_baseline"] = entry["origin_mean"][config.gate_metric] / base if base else float("nan")
     best = gate["best_model"]
+    inputs = model_inputs(feature_pipeline)
     importances = {
-        SHORT_NAMES[asset_name]: dict(zip(FEATURE_COLUMNS, shares, strict=True))
+        SHORT_NAMES[asset_name]: dict(zip(inputs, shares, strict=True))
         for asset_name, model in candidates.items()
-        if (shares := feature_importances(model, len(FEATURE_COLUMNS)))
+        if (shares := feature_importances(model, len(inputs)))
     }
     dataset_meta = context.instance.get_latest_materialization_event(dg.AssetKey("feature_dataset"))
     lineage = (

@@ -18,7 +18,7 @@ weekday (`seasonal_naive`, same-weekday means) are taken from the most recent we
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from pyspark import keyword_only
 from pyspark.ml import Transformer
@@ -92,6 +92,13 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         "days between forecast origins: 7 = Sundays only (the retraining day), 1 = every day",
         TypeConverters.toInt,
     )
+    holidaysCountry = Param(
+        Params._dummy(),
+        "holidaysCountry",
+        "public holidays of this country (ISO code, e.g. BR, or with a subdivision, e.g. BR-SP, GB-SCT; the "
+        "holidays package): holiday, days_to_holiday and days_from_holiday of the target day; '' for none",
+        TypeConverters.toString,
+    )
     statisticalModels = Param(
         Params._dummy(),
         "statisticalModels",
@@ -123,6 +130,7 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         minHistoryDays=None,
         target=None,
         originDays=None,
+        holidaysCountry=None,
         statisticalModels=None,
         statisticalOrigins=None,
         statisticalHistoryDays=None,
@@ -140,6 +148,7 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             minHistoryDays=62,
             target="valor_total",
             originDays=7,
+            holidaysCountry="",
             statisticalModels=[],
             # the forecast origin and the holdout (calibration) origins before it, with a week to spare
             statisticalOrigins=6,
@@ -151,6 +160,8 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             raise ValueError(f"target {self.getOrDefault(self.target)!r}: expected one of {', '.join(TARGETS)}")
         if self.getOrDefault(self.originDays) not in (1, 7):
             raise ValueError(f"originDays {self.getOrDefault(self.originDays)}: expected 7 (Sundays) or 1 (every day)")
+        if country := self.getOrDefault(self.holidaysCountry):
+            check_holidays_country(country)
         unknown = sorted(set(self.statistical_models()) - set(statistical.MODELS))
         if unknown:
             raise ValueError(f"statisticalModels {unknown}: expected some of {', '.join(statistical.MODELS)}")
@@ -184,6 +195,7 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             "day_of_week",
             "year_sin",
             "year_cos",
+            *(HOLIDAY_FEATURES if self.getOrDefault(self.holidaysCountry) else []),
         ]
 
     def min_history_days(self) -> int:
@@ -358,6 +370,12 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
                 "complete"
             ),
         )
+        if country := self.getOrDefault(self.holidaysCountry):
+            # The target day's place among the country's public holidays, from a calendar of the data's days.
+            first, last = dataset.agg(F.min("data_venda"), F.max("data_venda")).first()
+            calendar = holiday_features(country, _as_date(first), _as_date(last) + timedelta(days=horizon))
+            days = dataset.sparkSession.createDataFrame(calendar, HOLIDAY_SCHEMA)
+            columns = columns.join(F.broadcast(days), "forecast_date", "left")
         # The level: the product's mean daily sales over the long window, plus one (a currency unit) so that
         # products that have not sold lately keep a finite scale.
         level = F.col(f"ma_{long_}") + F.lit(1.0)
@@ -371,6 +389,59 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         if not self.statistical_models():
             return rows
         return rows.join(self.statistical_forecasts(dataset), KEY_COLUMNS, "left")
+
+
+HOLIDAY_FEATURES = ["holiday", "days_to_holiday", "days_from_holiday"]
+HOLIDAY_SCHEMA = "forecast_date date, holiday double, days_to_holiday double, days_from_holiday double"
+HOLIDAY_REACH = 14  # days to or from a holiday farther than this read as this: "no holiday near"
+
+
+def check_holidays_country(code: str) -> tuple[str, str | None]:
+    """A country code of the holidays package, with an optional subdivision ("BR", "BR-SP", "GB-SCT"), as
+    (country, subdivision); a ValueError saying what is supported otherwise."""
+    import holidays
+
+    country, _, subdivision = code.upper().partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(
+            f"holidays country {code!r}: not a country the holidays package knows (ISO 3166 codes such as BR, "
+            f"US, GB, RS; {len(supported)} supported)"
+        )
+    if subdivision and subdivision not in supported[country]:
+        raise ValueError(
+            f"holidays country {code!r}: {country} has no subdivision {subdivision!r}; expected one of "
+            f"{', '.join(supported[country][:40])}"
+        )
+    return country, subdivision or None
+
+
+def holiday_features(code: str, first: date, last: date) -> list[tuple]:
+    """For every day from `first` to `last`: (day, 1.0 if a public holiday of `code` else 0.0, days to the next
+    holiday, days since the last one, both 0 on a holiday and capped at HOLIDAY_REACH)."""
+    import holidays
+
+    country, subdivision = check_holidays_country(code)
+    years = range(first.year - 1, last.year + 2)
+    dates = sorted(holidays.country_holidays(country, subdiv=subdivision, years=years))
+    rows = []
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        after = next((d for d in dates if d >= day), None)
+        before = next((d for d in reversed(dates) if d <= day), None)
+        rows.append(
+            (
+                day,
+                1.0 if after == day else 0.0,
+                float(min((after - day).days, HOLIDAY_REACH)) if after else float(HOLIDAY_REACH),
+                float(min((day - before).days, HOLIDAY_REACH)) if before else float(HOLIDAY_REACH),
+            )
+        )
+    return rows
+
+
+def _as_date(value) -> date:
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _mean_skipping_nulls(columns: list[Column]) -> Column:
