@@ -359,12 +359,14 @@ def model_comparison(
     stat_models, stat_rows, stat_seconds = list(config.statistical), None, None
     if stat_models:
         started = time.perf_counter()
-        origins = sorted(r[0] for r in holdout.select("origin_date").distinct().collect())
-        stat_rows = windows.copy({windows.statisticalModels: stat_models}).statistical_forecasts(raw_sales, origins)
-        stat_rows = stat_rows.cache()
+        weeks = holdout.select("origin_date").distinct().count()
+        # At the latest Sundays (the holdout's and the next forecast's), as the production model that serves them
+        # will fit them: its check and sales_forecast read these fits instead of making them again.
+        fitting = windows.copy({windows.statisticalModels: stat_models, windows.statisticalOrigins: weeks + 1})
+        stat_rows = fitting.statistical_forecasts(raw_sales)
         stat_rows.count()
         stat_seconds = time.perf_counter() - started
-        context.log.info(f"statistical {', '.join(stat_models)} at {len(origins)} origins: {stat_seconds:.1f}s")
+        context.log.info(f"statistical {', '.join(stat_models)} at the latest {weeks + 1} origins: {stat_seconds:.1f}s")
     if champion_model is not None:
         try:  # computed here, so that a champion that cannot score these rows is reported, not a failed run
             predictions = champion_predictions(champion_model, windows, holdout, raw_sales, stat_rows).cache()
@@ -385,7 +387,6 @@ def model_comparison(
         scored += [statistical.column_of(n) for n in stat_models]
     frame = holdout.select("produto", "origin_date", "horizon", "forecast_date", "target", *columns, *scored).toPandas()
     if stat_rows is not None:
-        stat_rows.unpersist()
         for name in stat_models:
             frame[name] = frame.pop(statistical.column_of(name))
             if missing := int(frame[name].isna().sum()):  # the fits' origins and products are the rows': a bug

@@ -124,7 +124,9 @@ def forecast_with(
     since = min(
         history_since(windows, last_day, config.active_weeks), min(origins) - timedelta(days=windows.history_days() + 7)
     )
-    history = raw_sales.filter(F.col("data_venda") >= F.lit(since))
+    # A model reading statistical forecasts reads the whole stored history: the fits need years of it anyway, and
+    # the same query as model_comparison's reuses its fits (ml/features.py, _FittedForecasts) instead of redoing them.
+    history = raw_sales if windows.statistical_models() else raw_sales.filter(F.col("data_venda") >= F.lit(since))
     # Read twice (the calibration errors, the forecast rows): the window transform runs once.
     scored = model.transform(history).withColumn("prediction", F.greatest(F.col("prediction"), F.lit(0.0))).cache()
     calibration = (

@@ -190,8 +190,8 @@ def serving_model(
     its check and the forecast's calibration score) and then regressor_stages."""
     windows, *rest = feature_pipeline.stages
     if needed := statistical_served(name, entry):
-        latest = max(windows.getOrDefault(windows.statisticalOrigins), holdout_weeks + 2)
-        windows = windows.copy({windows.statisticalModels: needed, windows.statisticalOrigins: latest})
+        # the latest Sunday (the next forecast's origin) and the holdout's before it, as model_comparison fits them
+        windows = windows.copy({windows.statisticalModels: needed, windows.statisticalOrigins: holdout_weeks + 1})
     return PipelineModel(stages=[windows, *rest, *regressor_stages(name, fitted, entry)])
 
 

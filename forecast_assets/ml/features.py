@@ -150,8 +150,8 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             originDays=7,
             holidaysCountry="",
             statisticalModels=[],
-            # the forecast origin and the holdout (calibration) origins before it, with a week to spare
-            statisticalOrigins=6,
+            # the forecast origin and the 4 holdout (calibration) origins before it
+            statisticalOrigins=5,
             # three years: ETS(A,N,A) on the whole of the bench's series beat a year on three of four (RESULTS.md)
             statisticalHistoryDays=1095,
         )
@@ -262,12 +262,22 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             "horizon": self.getOrDefault(self.horizon),
             "min_history_days": self.min_history_days(),
         }
-        return (
+        key = tuple((name, tuple(v) if isinstance(v, list) else v) for name, v in options.items())
+        if (fitted := _FITTED.find(dataset, key)) is not None:
+            return fitted
+        # One task per core: left to adaptive execution, the shuffle of this small table is coalesced into one
+        # partition and every product's fits run on one core.
+        cores = dataset.sparkSession.sparkContext.defaultParallelism
+        fitted = (
             series.filter(F.col("day") >= since)
             .select("produto", "day", "sales", "first_day", "last_day", "first_sale")
+            .repartition(cores, "produto")
             .groupBy("produto")
             .applyInPandas(lambda frame: statistical.forecast_product(frame, **options), statistical.schema(models))
+            .cache()
         )
+        _FITTED.add(dataset, key, fitted)
+        return fitted
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         lags = self.getOrDefault(self.lags)
@@ -389,6 +399,34 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         if not self.statistical_models():
             return rows
         return rows.join(self.statistical_forecasts(dataset), KEY_COLUMNS, "left")
+
+
+class _FittedForecasts:
+    """The statistical forecasts made in this process, cached in Spark, by the sales rows they were made from (the
+    same query: Spark's sameSemantics) and their parameters. One run's model_comparison, the production model's
+    check and sales_forecast fit the same products at the same origins from the same stored raw_sales: fitted
+    once, read three times. Stored versions are never rewritten in place, so the same query means the same
+    rows. The latest few are kept (each is a few rows per product)."""
+
+    KEEP = 8
+
+    def __init__(self):
+        self._entries: list[tuple[DataFrame, tuple, DataFrame]] = []
+
+    def find(self, dataset: DataFrame, key: tuple) -> DataFrame | None:
+        for source, known, fitted in self._entries:
+            if known == key and source.sparkSession is dataset.sparkSession and source.sameSemantics(dataset):
+                return fitted
+        return None
+
+    def add(self, dataset: DataFrame, key: tuple, fitted: DataFrame) -> None:
+        self._entries.append((dataset, key, fitted))
+        for _, _, old in self._entries[: -self.KEEP]:
+            old.unpersist()
+        self._entries = self._entries[-self.KEEP :]
+
+
+_FITTED = _FittedForecasts()
 
 
 HOLIDAY_FEATURES = ["holiday", "days_to_holiday", "days_from_holiday"]
