@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,26 +24,14 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out" / "holidays"
 sys.path.insert(0, str(REPO))
 
-from bench.run_bench import first_day, week_range  # noqa: E402
+from bench.run_bench import fresh_warehouse, week_range  # noqa: E402
 
 
 def features_for(sales: Path, work: Path, country: str) -> Path:
     """raw_sales and features of `sales` in a fresh warehouse under `work`; the warehouse."""
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "home").mkdir(parents=True)
-    (work / "warehouse" / "raw-data").mkdir(parents=True)
-    shutil.copy(REPO / "dagster.yaml", work / "home" / "dagster.yaml")
-    shutil.copy(sales, work / "warehouse" / "raw-data" / "sales.parquet")
+    env = fresh_warehouse(work, sales)
     config = work / "run.yaml"
     config.write_text(json.dumps({"ops": {"features": {"config": {"holidays_country": country}}}}))
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(work / "home"),
-        "FORECAST_STORAGE": "local",
-        "FORECAST_WAREHOUSE": str(work / "warehouse"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "FORECAST_HISTORY_START": str(first_day(sales)),
-    }
     command = [
         str(Path(sys.executable).parent / "dagster"),
         *("job", "execute", "-m", "forecast_assets", "-j", "ml_pipeline", "-o", "raw_sales,features"),

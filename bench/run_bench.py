@@ -156,16 +156,30 @@ def rmse(actual, predicted) -> float:
     return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(predicted)) ** 2)))
 
 
-def run_ours(size: str, profile: str, grid: str, sales: Path | None = None) -> dict:
-    """ml_pipeline over every week of `sales` (default: make_sales.py's `profile` at `size`) in a fresh
-    warehouse, the history starting at the data's first day."""
-    sales = sales or generate(size, profile)
-    work = OUT / f"{profile}_{size}"
+def fresh_warehouse(work: Path, sales: Path) -> dict:
+    """An empty DAGSTER_HOME and local warehouse under `work` with `sales` landed in raw-data; the environment
+    of a run against them (the history starting at the data's first day)."""
     shutil.rmtree(work, ignore_errors=True)
     (work / "home").mkdir(parents=True)
     (work / "warehouse" / "raw-data").mkdir(parents=True)
     shutil.copy(REPO / "dagster.yaml", work / "home" / "dagster.yaml")
     shutil.copy(sales, work / "warehouse" / "raw-data" / "sales.parquet")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(work / "home"),
+        "FORECAST_STORAGE": "local",
+        "FORECAST_WAREHOUSE": str(work / "warehouse"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "FORECAST_HISTORY_START": str(first_day(sales)),
+    }
+
+
+def run_ours(size: str, profile: str, grid: str, sales: Path | None = None) -> dict:
+    """ml_pipeline over every week of `sales` (default: make_sales.py's `profile` at `size`) in a fresh
+    warehouse, the history starting at the data's first day."""
+    sales = sales or generate(size, profile)
+    work = OUT / f"{profile}_{size}"
+    env = fresh_warehouse(work, sales)
     config = work / "run.yaml"
     config.write_text(
         json.dumps(
@@ -174,14 +188,6 @@ def run_ours(size: str, profile: str, grid: str, sales: Path | None = None) -> d
             }
         )
     )
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(work / "home"),
-        "FORECAST_STORAGE": "local",
-        "FORECAST_WAREHOUSE": str(work / "warehouse"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "FORECAST_HISTORY_START": str(first_day(sales)),
-    }
     command = [
         str(Path(PYTHON).parent / "dagster"),
         "job",
