@@ -20,8 +20,8 @@ ml_pipeline = dg.define_asset_job(
 
 def automated_run_config(settings: Settings) -> dict:
     """Run config of the runs schedules and sensors request (and `make run`'s): every candidate with the
-    settings' profile (default full) and folds, the settings' target, holdout, training origins, holidays country
-    and promotion margin when given, and how landed files are read."""
+    settings' profile (default full) and folds, the settings' target, holdout, training origins, holidays country,
+    statistical candidates and promotion margin when given, and how landed files are read."""
     training: dict = {"profile": settings.profile}
     if settings.cv_folds is not None:
         training["cv_folds"] = settings.cv_folds
@@ -35,8 +35,13 @@ def automated_run_config(settings: Settings) -> dict:
         features["holidays_country"] = settings.holidays_country
     if features:
         ops["features"] = {"config": features}
+    comparison: dict = {}
     if settings.min_improvement is not None:
-        ops["model_comparison"] = {"config": {"min_improvement": settings.min_improvement}}
+        comparison["min_improvement"] = settings.min_improvement
+    if settings.statistical is not None:
+        comparison["statistical"] = list(settings.statistical)
+    if comparison:
+        ops["model_comparison"] = {"config": comparison}
     if reading := read_options(settings).as_config():
         ops["raw_sales"] = {"config": reading}
     return {"ops": ops}

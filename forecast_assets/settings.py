@@ -83,6 +83,7 @@ VARIABLES = {
     "holdout_weeks": "FORECAST_HOLDOUT_WEEKS",
     "training_origins": "FORECAST_TRAINING_ORIGINS",
     "holidays_country": "FORECAST_HOLIDAYS_COUNTRY",
+    "statistical": "FORECAST_STATISTICAL",
     "min_improvement": "FORECAST_MIN_IMPROVEMENT",
     "columns": "FORECAST_COLUMNS",
     "locale": "FORECAST_LOCALE",
@@ -147,6 +148,7 @@ class Settings:
     holdout_weeks: int | None = None
     training_origins: str = "auto"  # auto | weekly | daily: the training rows' forecast origins
     holidays_country: str = ""  # public holidays as features (BR, BR-SP, GB-SCT: the holidays package); none
+    statistical: tuple[str, ...] | None = None  # the statistical candidates of automated runs (none: ()); the default
     min_improvement: float | None = None
     # How automated runs (and the new-files sensor) read landed files: raw_sales config columns, locale,
     # date_format, sheet (jobs.read_options checks them)
@@ -201,6 +203,15 @@ class Settings:
                 check_holidays_country(self.holidays_country)
             except ValueError as error:
                 refuse("holidays_country", self.holidays_country, str(error).partition(": ")[2])
+        if self.statistical is not None:
+            from forecast_assets.ml.statistical import MODELS
+
+            if [n for n in self.statistical if n not in MODELS] or len(set(self.statistical)) < len(self.statistical):
+                refuse(
+                    "statistical",
+                    ",".join(self.statistical),
+                    f"expected none, or some of {', '.join(MODELS)}, each once, separated by commas",
+                )
         unknown = [c for c in self.candidates if c not in CANDIDATE_NAMES]
         if unknown or not self.candidates or len(set(self.candidates)) < len(self.candidates):
             refuse(
@@ -240,6 +251,9 @@ class Settings:
                     values[name] = float(text)
                 elif name in ("owners", "candidates"):
                     values[name] = tuple(o.strip() for o in text.split(",") if o.strip())
+                elif name == "statistical":
+                    names = tuple(o.strip().lower() for o in text.split(",") if o.strip())
+                    values[name] = () if names == ("none",) else names
                 elif name in ("storage", "notify", "profile", "target", "training_origins"):
                     values[name] = text.lower()
                 elif name == "holidays_country":

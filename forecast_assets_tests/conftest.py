@@ -32,7 +32,9 @@ TEST_RUN_CONFIG = {
     "ops": {
         "features": {"config": {"holdout_weeks": 2}},
         # 20 weeks and the small grids are too little to clear the default 2% margin reliably: any improvement.
-        "model_comparison": {"config": {"min_improvement": 0.0}},
+        # No statistical candidate: test_pipeline's graph (and test_features) test it; the other whole-graph runs
+        # test what does not depend on it, without its fits (~20-40 s a run here).
+        "model_comparison": {"config": {"min_improvement": 0.0, "statistical": []}},
         **{c.asset_name: {"config": {"profile": "small", "cv_folds": 2, "parallelism": 1}} for c in CANDIDATES_TESTED},
     }
 }

@@ -179,6 +179,7 @@ QUICK = {
     "FORECAST_CV_FOLDS": "2",
     "FORECAST_HOLDOUT_WEEKS": "2",
     "SPARK_DRIVER_MEMORY": "2g",
+    "FORECAST_STATISTICAL": "none",  # tested in test_pipeline; ~40 s a run here
 }
 
 

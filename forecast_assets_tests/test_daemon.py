@@ -33,6 +33,7 @@ def test_daemon_launches_a_successful_run_for_a_dropped_sales_file(tmp_path, spa
         "FORECAST_CV_FOLDS": "2",
         "FORECAST_HOLDOUT_WEEKS": "2",
         "SPARK_DRIVER_MEMORY": "2g",
+        "FORECAST_STATISTICAL": "none",  # tested in test_pipeline; ~40 s a run here
     }
     log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 (closed in finally)
     daemon = subprocess.Popen(

@@ -2,6 +2,7 @@
 the command line: test_cli.py's run-data, which runs exactly that command)."""
 
 import base64
+import copy
 import io
 import json
 import os
@@ -50,7 +51,9 @@ ALL_ASSETS = {
 def graph(spark, tmp_path_factory):
     """One successful materialization of the whole graph on the demo data, shared by this module."""
     defs = build_defs(settings_for_tests(warehouse=str(tmp_path_factory.mktemp("warehouse"))))
-    return defs, materialize_graph(defs)
+    config = copy.deepcopy(TEST_RUN_CONFIG)
+    config["ops"]["model_comparison"]["config"]["statistical"] = ["ets"]  # the default: this graph tests it
+    return defs, materialize_graph(defs, run_config=config)
 
 
 def materialized(result) -> set[str]:

@@ -60,6 +60,8 @@ def test_partitions_start_on_the_monday_of_its_week(value, monday):
         ("FORECAST_CANDIDATES", ",", "FORECAST_CANDIDATES='': expected one or more"),
         ("FORECAST_TRAINING_ORIGINS", "hourly", "FORECAST_TRAINING_ORIGINS='hourly': expected auto, weekly or daily"),
         ("FORECAST_HOLIDAYS_COUNTRY", "Brasil", "FORECAST_HOLIDAYS_COUNTRY='BRASIL': not a country the holidays"),
+        ("FORECAST_STATISTICAL", "prophet", "FORECAST_STATISTICAL='prophet': expected none, or some of ets, auto_ets"),
+        ("FORECAST_STATISTICAL", "ets,ets", "FORECAST_STATISTICAL='ets,ets': expected none, or some of"),
         ("FORECAST_HOLIDAYS_COUNTRY", "br-xx", "FORECAST_HOLIDAYS_COUNTRY='BR-XX': BR has no subdivision 'XX'"),
     ],
 )
@@ -116,6 +118,15 @@ def test_training_origins_reach_the_features_config_of_automated_runs():
     assert "features" not in automated_run_config(Settings())["ops"]  # auto: the asset's default
     settings = Settings.from_env({"FORECAST_TRAINING_ORIGINS": "Weekly"}, today=TODAY)
     assert automated_run_config(settings)["ops"]["features"] == {"config": {"training_origins": "weekly"}}
+
+
+def test_the_statistical_candidates_of_automated_runs():
+    assert "model_comparison" not in automated_run_config(Settings())["ops"]  # the asset's default: ets
+    settings = Settings.from_env({"FORECAST_STATISTICAL": "None", "FORECAST_MIN_IMPROVEMENT": "0.01"}, today=TODAY)
+    expected = {"config": {"min_improvement": 0.01, "statistical": []}}
+    assert automated_run_config(settings)["ops"]["model_comparison"] == expected
+    settings = Settings.from_env({"FORECAST_STATISTICAL": "ets, AUTO_THETA"}, today=TODAY)
+    assert automated_run_config(settings)["ops"]["model_comparison"]["config"]["statistical"] == ["ets", "auto_theta"]
 
 
 def test_the_holidays_country_reaches_the_features_config_of_automated_runs():
