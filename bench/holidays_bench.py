@@ -32,11 +32,15 @@ def features_for(sales: Path, work: Path, country: str) -> Path:
     env = fresh_warehouse(work, sales)
     config = work / "run.yaml"
     config.write_text(json.dumps({"ops": {"features": {"config": {"holidays_country": country}}}}))
-    command = [
-        str(Path(sys.executable).parent / "dagster"),
-        *("job", "execute", "-m", "forecast_assets", "-j", "ml_pipeline", "-o", "raw_sales,features"),
-        *("-c", str(config), "--tags", json.dumps(week_range(sales))),
-    ]
+    # The job's partial selection as the UI's "materialize selected" makes it (`dagster job execute -o` selects
+    # ops, which this asset graph refuses; `dagster asset materialize` ranges need every asset single-run).
+    materialize = (
+        "import json, sys, dagster as dg; from forecast_assets import defs; d = defs();"
+        "dg.materialize([*d.assets, *d.asset_checks], resources=d.resources, instance=dg.DagsterInstance.get(),"
+        " selection=['raw_sales', 'feature_pipeline', 'feature_dataset'], run_config=json.loads(sys.argv[1]),"
+        " tags=json.loads(sys.argv[2]))"
+    )
+    command = [sys.executable, "-c", materialize, config.read_text(), json.dumps(week_range(sales))]
     with (work / "run.log").open("w") as log:
         subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
     return work / "warehouse"
