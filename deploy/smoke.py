@@ -276,6 +276,10 @@ query Runs($key: String!, $value: String!) {
     ... on Runs { results { runId status tags { key value } } }
   }
 }"""
+STEP_STATS = """
+query Steps($runId: ID!) {
+  runOrError(runId: $runId) { ... on Run { stepStats { stepKey startTime endTime } } }
+}"""
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
@@ -290,7 +294,11 @@ def wait_for_run(web: int, run_id: str, processes: Processes, timeout: float = 1
             last = status
         return status if status in FINISHED else None
 
-    return wait_for(f"run {run_id}", finished, timeout, processes, every=5)
+    status = wait_for(f"run {run_id}", finished, timeout, processes, every=5)
+    steps = graphql(web, STEP_STATS, {"runId": run_id})["runOrError"].get("stepStats") or []
+    took = sorted(((s["endTime"] or s["startTime"]) - s["startTime"], s["stepKey"]) for s in steps if s["startTime"])
+    say(f"run {run_id[:8]}: slowest steps " + ", ".join(f"{key} {seconds:.0f} s" for seconds, key in took[::-1][:6]))
+    return status
 
 
 def main() -> int:

@@ -251,9 +251,9 @@ def materialize_graph(
     run_config = run_config or TEST_RUN_CONFIG
     if selection is None:
         count_whole_graph_run()
-    else:  # the config of the selected assets only
-        keys = {k.to_user_string() for k in selection.resolve(defs.resolve_asset_graph())}
-        run_config = {**run_config, "ops": {op: c for op, c in run_config["ops"].items() if op in keys}}
+    # the config of the selected assets only (of the settings' candidates only)
+    keys = {k.to_user_string() for k in (selection or dg.AssetSelection.all()).resolve(defs.resolve_asset_graph())}
+    run_config = {**run_config, "ops": {op: c for op, c in run_config["ops"].items() if op in keys}}
     return dg.materialize(
         [*defs.assets, *defs.asset_checks],
         resources=defs.resources,

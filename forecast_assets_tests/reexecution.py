@@ -15,9 +15,17 @@ def reconstructable(settings: dict):
     return dg.build_reconstructable_job(__name__, "ml_pipeline_job", reconstructable_kwargs=settings)
 
 
-def run(instance: dg.DagsterInstance, tags: dict, settings: dict):
-    count_whole_graph_run()
-    return dg.execute_job(reconstructable(settings), instance=instance, run_config=TEST_RUN_CONFIG, tags=tags)
+def run(instance: dg.DagsterInstance, tags: dict, settings: dict, up_to: str | None = None):
+    """A run of ml_pipeline with the tests' config: the whole graph, or `up_to` an asset and its upstream."""
+    job = reconstructable(settings)
+    if up_to is None:
+        count_whole_graph_run()
+        return dg.execute_job(job, instance=instance, run_config=TEST_RUN_CONFIG, tags=tags)
+    graph = ml_pipeline_job(**settings).asset_layer.asset_graph
+    selected = dg.AssetSelection.assets(up_to).upstream().resolve(graph)
+    names = {key.to_user_string() for key in selected}
+    config = {"ops": {op: c for op, c in TEST_RUN_CONFIG["ops"].items() if op in names}}
+    return dg.execute_job(job, instance=instance, run_config=config, tags=tags, asset_selection=sorted(selected))
 
 
 def reexecute_from_failure(instance: dg.DagsterInstance, run_id: str, settings: dict):

@@ -180,6 +180,7 @@ QUICK = {
     "FORECAST_HOLDOUT_WEEKS": "2",
     "SPARK_DRIVER_MEMORY": "2g",
     "FORECAST_STATISTICAL": "none",  # tested in test_pipeline; ~40 s a run here
+    "FORECAST_CANDIDATES": "linear_regression",  # the command is tested here, the candidates in test_pipeline
 }
 
 
@@ -283,7 +284,7 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
     assert (mean / per_day[mean.index]).median() == pytest.approx(1.0, abs=0.5)  # units, not revenue (25-60x)
 
 
-def test_every_command_has_help_and_a_wrong_command_is_refused():
+def test_every_command_has_help_and_a_wrong_command_is_refused(capsys):
     from forecast_assets.cli import parser
 
     commands = ["run-data", "summary", "demo-range-tags", "create-buckets"]
@@ -291,14 +292,16 @@ def test_every_command_has_help_and_a_wrong_command_is_refused():
         with pytest.raises(SystemExit) as stop:
             parser().parse_args([command, "--help"] if command else ["--help"])
         assert stop.value.code == 0
+    for arguments, expected in [(["bogus"], "invalid choice: 'bogus'"), (["run-data"], "arguments are required: PATH")]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            parser().parse_args(arguments)
+        assert stop.value.code == 2 and expected in capsys.readouterr().err
+    # The module as `make run` calls it: one process.
     out = subprocess.run(
         [sys.executable, "-m", "forecast_assets.cli", "run-data", "--help"], capture_output=True, text=True, cwd=REPO
     )
     assert out.returncode == 0 and "produto, categoria_valor, quantidade" in out.stdout.replace("\n", " ")
-    wrong = subprocess.run([sys.executable, "-m", "forecast_assets.cli", "bogus"], capture_output=True, text=True)
-    assert wrong.returncode == 2 and "invalid choice: 'bogus'" in wrong.stderr
-    missing = subprocess.run([sys.executable, "-m", "forecast_assets.cli", "run-data"], capture_output=True, text=True)
-    assert missing.returncode == 2 and "the following arguments are required: PATH" in missing.stderr
 
 
 def test_the_summary_says_n_a_for_a_metric_a_run_did_not_record():

@@ -1,6 +1,7 @@
 """Faults while writing: a process killed in the middle of writing a model, and MinIO stopped in the middle
 of a run, never leave a pointer to a partial artifact; the previous production model keeps serving."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -117,10 +118,11 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_s
     from forecast_assets.definitions import build_defs
     from forecast_assets_tests import reexecution
 
-    defs = build_defs(minio_settings)
-    settings = {"storage": "minio", "s3_endpoint": minio.endpoint}  # how the re-executions rebuild them
+    # One candidate and the graph up to the production model: what this test is about happens there.
+    settings = {"storage": "minio", "s3_endpoint": minio.endpoint, "candidates": ("random_forest",)}
+    defs = build_defs(dataclasses.replace(minio_settings, candidates=("random_forest",)))
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        first = reexecution.run(instance, range_tags(), settings)
+        first = reexecution.run(instance, range_tags(), settings, up_to="production_model")
         assert first.success
         models = resolved(defs, "ml_models_io")
         before = models.read_manifest(dg.AssetKey("production_model"))
@@ -147,7 +149,7 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_s
         watcher = threading.Thread(target=stop_minio_when_training_starts, daemon=True)
         watcher.start()
         try:
-            failed = reexecution.run(instance, range_tags(), settings)
+            failed = reexecution.run(instance, range_tags(), settings, up_to="production_model")
         finally:
             watcher.join(timeout=5)
             if stopped.is_set():

@@ -63,8 +63,9 @@ def lifecycle(request, tmp_path_factory, spark):
             patch.setenv("MLFLOW_TRACKING_URI", request.getfixturevalue("tracking_server").uri)
             empty_buckets(server)
             settings = settings_for_tests(storage="minio", s3_endpoint=server.endpoint, mlflow=True)
-        else:  # and no tracking: nothing is tracked
-            settings = settings_for_tests(warehouse=str(tmp_path_factory.mktemp("lifecycle") / "warehouse"))
+        else:  # and no tracking: nothing is tracked; one candidate (the lifecycle is decided after training)
+            warehouse = str(tmp_path_factory.mktemp("lifecycle") / "warehouse")
+            settings = settings_for_tests(warehouse=warehouse, candidates=("random_forest",))
         from forecast_assets.definitions import build_defs
 
         defs = build_defs(settings)

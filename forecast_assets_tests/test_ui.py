@@ -1,5 +1,6 @@
-"""The Dagster UI in a real browser: `dagster dev` (webserver and daemon, as `make dev` runs them) on a loopback
-port over a DAGSTER_HOME that a small run filled, driven through Debian's chromium, headless, by Playwright.
+"""The Dagster UI in a real browser and the daemon: `dagster dev` (webserver and daemon, as `make dev` runs them)
+on a loopback port over a DAGSTER_HOME that the run the daemon's sensor launched for a dropped sales file filled,
+driven through Debian's chromium, headless, by Playwright.
 Screenshots go to $FORECAST_SCREENSHOTS (default ./screenshots), which `.ci/run` lists."""
 
 import json
@@ -13,11 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
-from forecast_assets.definitions import build_defs
-from forecast_assets.settings import Settings
-from forecast_assets_tests.conftest import ASSET_GROUPS, materialize_graph
+from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets_tests.conftest import ASSET_GROUPS, TEST_WEEKS, count_whole_graph_run
 from forecast_assets_tests.minio_server import REPO, free_port
 
 pytestmark = pytest.mark.browser
@@ -40,7 +41,9 @@ def screenshots() -> Path:
 
 @pytest.fixture(scope="module")
 def ui(spark, tmp_path_factory):
-    """A DAGSTER_HOME and a warehouse filled by one small run, and `dagster dev` serving them."""
+    """`make dev` (webserver and daemon, as a user starts it) over an empty DAGSTER_HOME and warehouse with the
+    automation running; a sales file dropped in the landing area; the run the daemon's new-files sensor launches
+    fills both. The suite's one daemon session: its run is the daemon's behaviour and the pages' content."""
     root = tmp_path_factory.mktemp("ui")
     home, warehouse, log_path = root / "home", root / "warehouse", root / "dev.log"
     home.mkdir()
@@ -49,9 +52,18 @@ def ui(spark, tmp_path_factory):
         "FORECAST_STORAGE": "local",
         "FORECAST_WAREHOUSE": str(warehouse),
         "SPARK_DRIVER_MEMORY": "2g",
+        "FORECAST_AUTOMATION": "running",
+        "FORECAST_PROFILE": "small",
+        "FORECAST_CV_FOLDS": "2",
+        "FORECAST_HOLDOUT_WEEKS": "2",
+        "FORECAST_MIN_IMPROVEMENT": "0",
+        "FORECAST_STATISTICAL": "none",  # tested in test_pipeline; ~40 s a run here
+        "FORECAST_DRIFT_RETRAIN_AFTER": "1000",  # no drift-triggered run while the pages are tested
     }
-    with dg.DagsterInstance.from_config(str(home)) as instance:  # filled by the same settings `make dev` reads
-        assert materialize_graph(build_defs(Settings.from_env(env)), instance=instance).success
+    weeks = pd.date_range(TEST_WEEKS[0], TEST_WEEKS[1], freq="7D")
+    (warehouse / "raw-data" / "uploads").mkdir(parents=True)
+    sales = pd.concat([demo_week(w.date()) for w in weeks])
+    sales.to_csv(warehouse / "raw-data" / "uploads" / "sales.csv", index=False)
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(  # `make dev`, as a user starts it, on this home and a free port
@@ -73,7 +85,16 @@ def ui(spark, tmp_path_factory):
             except OSError:
                 assert time.monotonic() < deadline, log_path.read_text()[-3000:]
                 time.sleep(1)
-        yield url, home, log_path, server
+        count_whole_graph_run()  # the run the sensor launches
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            deadline, run = time.monotonic() + 600, None
+            while time.monotonic() < deadline and not (run and run.is_finished):
+                time.sleep(3)
+                runs = instance.get_runs(
+                    filters=dg.RunsFilter(job_name="ml_pipeline", tags={"forecast/trigger": "new_sales_file"})
+                )
+                run = runs[0] if runs else None
+        yield url, home, log_path, server, run
     finally:
         if server.poll() is None:
             server.terminate()
@@ -133,6 +154,19 @@ def latest_ui_run(instance: dg.DagsterInstance, until, timeout: float) -> dg.Dag
     return run
 
 
+@pytest.mark.daemon
+def test_the_daemon_launches_a_successful_run_for_a_dropped_sales_file(ui):
+    url, home, log_path, _, run = ui
+    assert run is not None, log_path.read_text()[-3000:]
+    assert run.status == dg.DagsterRunStatus.SUCCESS, log_path.read_text()[-3000:]
+    assert run.tags["forecast/file"] == "uploads/sales.csv"
+    assert run.tags["dagster/asset_partition_range_start"] == TEST_WEEKS[0]
+    assert run.tags["dagster/asset_partition_range_end"] == TEST_WEEKS[1]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for asset in ("production_model", "sales_forecast", "drift_score"):
+            assert instance.get_latest_materialization_event(dg.AssetKey(asset)).run_id == run.run_id, asset
+
+
 def test_the_catalog_lists_every_asset_and_the_lineage_shows_the_groups(ui, page, screenshots):
     page.goto(f"{ui[0]}/assets", wait_until="networkidle")
     for name in ASSET_GROUPS:
@@ -161,7 +195,7 @@ def test_sales_forecast_shows_history_and_forecast_per_category(ui, page, screen
 
 
 def test_materialize_on_drift_score_runs_in_one_process_in_the_spark_pool_and_succeeds(ui, page, screenshots):
-    url, home, log_path, _ = ui
+    url, home, log_path, _, _ = ui
     query = '{ assetNodeOrError(assetKey: {path: ["drift_score"]}) { ... on AssetNode { pools } } }'
     request = urllib.request.Request(
         f"{url}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
@@ -184,7 +218,7 @@ def test_materialize_on_drift_score_runs_in_one_process_in_the_spark_pool_and_su
 def test_make_dev_stops_on_sigterm_with_a_run_in_flight(ui, page):
     """(Last in this module: it stops the server.) SIGTERM to `make dev` stops the webserver, the daemon and the
     run in flight: make exits, no process of theirs is left, and the run is not left 'started'."""
-    url, home, log_path, server = ui
+    url, home, log_path, server, _ = ui
     materialize(page, url, "drift_score")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         run = latest_ui_run(instance, lambda run: run.status == dg.DagsterRunStatus.STARTED, timeout=120)
