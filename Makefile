@@ -89,14 +89,14 @@ test-fast: setup
 smoke: setup
 	MINIO_BIN="$$(scripts/build-minio.sh)" \
 	FORECAST_S3A_JARS="$$(PYTHON=$(PY) scripts/fetch-s3a-jars.sh)" \
-	$(PY) deploy/smoke.py
+	$(PY) -m deploy.smoke
 
 minio: setup
 	scripts/minio-server.sh
 
 lint: setup
-	$(VENV)/bin/ruff check forecast_assets forecast_assets_tests bench deploy
-	$(VENV)/bin/ruff format --check forecast_assets forecast_assets_tests bench deploy
+	$(VENV)/bin/ruff check forecast_assets forecast_assets_tests devtools bench deploy
+	$(VENV)/bin/ruff format --check forecast_assets forecast_assets_tests devtools bench deploy
 
 clean:  # the project's own instance only: never an exported DAGSTER_HOME
 	rm -rf warehouse $(OWN_DAGSTER_HOME)

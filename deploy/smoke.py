@@ -8,7 +8,7 @@ that the Spark work ran on the standalone cluster and that the artifacts are in 
 the landing bucket and waits for the daemon's sensor to launch a run that succeeds. Everything is shut down
 at the end, pass or fail: processes stopped, ports released, temporary folders removed.
 
-    python deploy/smoke.py      (make smoke: with MINIO_BIN and FORECAST_S3A_JARS set)
+    python -m deploy.smoke      (from the repository; make smoke: with MINIO_BIN and FORECAST_S3A_JARS set)
 """
 
 import io
@@ -29,12 +29,11 @@ import boto3
 import pandas as pd
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from devtools.minio_server import free_port, new_server, remove
+from forecast_assets import settings
+from forecast_assets.assets.demo_sales import demo_week
 
-from forecast_assets import settings  # noqa: E402
-from forecast_assets.assets.demo_sales import demo_week  # noqa: E402
-from forecast_assets_tests.minio_server import free_port, new_server, remove  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BIN = Path(sys.executable).parent
 WEEKS = ("2025-06-02", "2025-10-13")  # 20 weekly partitions of demo data

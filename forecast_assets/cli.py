@@ -251,6 +251,30 @@ def run_data(paths: list[str], options: ReadOptions | None = None, fresh: bool =
     return completed.returncode
 
 
+def restore_manifest(asset: str) -> int:
+    """`restore-manifest ASSET`: the manifest rebuilt by the asset's IO manager (VersionedIOManager)."""
+    from forecast_assets.definitions import build_defs
+
+    defs = build_defs(Settings.from_env())
+    key = dg.AssetKey(asset)
+    graph = defs.resolve_asset_graph()
+    if not graph.has(key):
+        names = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
+        print(f"error: no asset {asset!r}; expected one of {', '.join(names)}", file=sys.stderr)
+        return 2
+    io_manager_key = defs.resolve_assets_def(key).get_io_manager_key_for_asset_key(key)
+    from forecast_assets.resources.storage import StorageError
+
+    with _resource(io_manager_key) as io_manager, dg.DagsterInstance.get() as instance:
+        try:
+            said = io_manager.restore_manifest(key, instance)
+        except StorageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    print("\n".join(said))
+    return 0
+
+
 def _resource(key: str):
     """A resource of the environment's definitions, initialized for use outside a run."""
     from forecast_assets.resources import build_resources
@@ -413,6 +437,14 @@ def parser() -> argparse.ArgumentParser:
         description="The run config `make run` passes to ml_pipeline: the profile (FORECAST_PROFILE, full or "
         "small), and one console line per step start and end (FORECAST_CONSOLE=full: Dagster's own lines).",
     )
+    restore = commands.add_parser(
+        "restore-manifest",
+        help="rebuild an asset's damaged manifest from its version folders and the instance's materializations",
+        description="Rebuild ASSET's _manifest.json (the pointer to its current version) from the version folders in "
+        "storage and the materializations DAGSTER_HOME's instance recorded: each partition, or the asset, points at "
+        "its latest materialized version whose files are still there. The replaced file is kept beside it.",
+    )
+    restore.add_argument("asset", metavar="ASSET", help="e.g. raw_sales, feature_dataset, production_model")
     commands.add_parser(
         "demo-range-tags",
         help="run tags for one run over the demo's weeks (JSON)",
@@ -444,6 +476,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(run_config()))
     elif args.command == "create-buckets":
         print("\n".join(create_buckets()))
+    elif args.command == "restore-manifest":
+        return restore_manifest(args.asset)
     elif args.command == "summary":
         with dg.DagsterInstance.get() as instance:
             print(summary(instance))

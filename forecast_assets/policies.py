@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from forecast_assets.partitions import weekly_partitions
+from forecast_assets.resources.damage import naming_damage
 from forecast_assets.settings import Settings
 
 # One process, one JVM per run: the multiprocess default starts a JVM per step (100 s vs 45 s on a toy graph;
@@ -51,7 +52,7 @@ class SparkAsset:
         arguments = dict(self.arguments)
         if callable(arguments.get("ins")):  # inputs that depend on the settings: the candidates they chose
             arguments["ins"] = arguments["ins"](settings)
-        return self.decorator(**arguments, **extra)(self.function)
+        return self.decorator(**arguments, **extra)(naming_damage(self.function))  # damaged storage: one error
 
 
 def spark_asset(*, partitioned: bool = False, **arguments) -> Callable[[Callable], SparkAsset]:

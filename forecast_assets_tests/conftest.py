@@ -19,13 +19,13 @@ import pytest
 from dagster_aws.s3 import S3Resource
 from pyspark.sql import SparkSession
 
+from devtools import mlflow_server
+from devtools.minio_server import REPO, new_server, remove
 from forecast_assets.assets.training import FINITE_METRICS, chosen
 from forecast_assets.definitions import build_defs
 from forecast_assets.resources.spark import python_for_spark_tasks
 from forecast_assets.resources.storage import Warehouse
 from forecast_assets.settings import S3_REGION, Settings
-from forecast_assets_tests import mlflow_server
-from forecast_assets_tests.minio_server import REPO, new_server, remove
 
 CANDIDATES_TESTED = chosen(Settings())  # the default FORECAST_CANDIDATES
 TEST_RUN_CONFIG = {
@@ -251,9 +251,10 @@ def materialize_graph(
     run_config = run_config or TEST_RUN_CONFIG
     if selection is None:
         count_whole_graph_run()
-    # the config of the selected assets only (of the settings' candidates only)
-    keys = {k.to_user_string() for k in (selection or dg.AssetSelection.all()).resolve(defs.resolve_asset_graph())}
-    run_config = {**run_config, "ops": {op: c for op, c in run_config["ops"].items() if op in keys}}
+    # the config of the selected assets' ops only (of the settings' candidates only)
+    keys = (selection or dg.AssetSelection.all()).resolve(defs.resolve_asset_graph())
+    ops = {defs.resolve_assets_def(key).op.name for key in keys}
+    run_config = {**run_config, "ops": {op: c for op, c in run_config["ops"].items() if op in ops}}
     return dg.materialize(
         [*defs.assets, *defs.asset_checks],
         resources=defs.resources,

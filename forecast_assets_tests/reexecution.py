@@ -21,10 +21,10 @@ def run(instance: dg.DagsterInstance, tags: dict, settings: dict, up_to: str | N
     if up_to is None:
         count_whole_graph_run()
         return dg.execute_job(job, instance=instance, run_config=TEST_RUN_CONFIG, tags=tags)
-    graph = ml_pipeline_job(**settings).asset_layer.asset_graph
-    selected = dg.AssetSelection.assets(up_to).upstream().resolve(graph)
-    names = {key.to_user_string() for key in selected}
-    config = {"ops": {op: c for op, c in TEST_RUN_CONFIG["ops"].items() if op in names}}
+    defs = build_defs(settings_for_tests(**settings))
+    selected = dg.AssetSelection.assets(up_to).upstream().resolve(defs.resolve_asset_graph())
+    ops = {defs.resolve_assets_def(key).op.name for key in selected}
+    config = {"ops": {op: c for op, c in TEST_RUN_CONFIG["ops"].items() if op in ops}}
     return dg.execute_job(job, instance=instance, run_config=config, tags=tags, asset_selection=sorted(selected))
 
 

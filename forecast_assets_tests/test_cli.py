@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from devtools.minio_server import REPO
 from forecast_assets.cli import DataError, plan_landing
 from forecast_assets.settings import CANDIDATE_NAMES
 from forecast_assets_tests.conftest import count_whole_graph_run, resolved
-from forecast_assets_tests.minio_server import REPO
 
 HEADER = "produto,categoria_valor,quantidade,valor_total,data_venda\n"
 START = date(2017, 1, 2)  # older than the default history start (2023-01-02)
@@ -287,7 +287,7 @@ def test_run_data_trains_on_exactly_those_weeks_and_forecasts_every_active_produ
 def test_every_command_has_help_and_a_wrong_command_is_refused(capsys):
     from forecast_assets.cli import parser
 
-    commands = ["run-data", "summary", "demo-range-tags", "create-buckets"]
+    commands = ["run-data", "summary", "demo-range-tags", "create-buckets", "restore-manifest"]
     for command in [None, *commands]:
         with pytest.raises(SystemExit) as stop:
             parser().parse_args([command, "--help"] if command else ["--help"])

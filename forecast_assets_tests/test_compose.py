@@ -12,8 +12,8 @@ import pyspark
 import pytest
 import yaml
 
+from devtools.minio_server import REPO
 from forecast_assets.settings import VARIABLES, Settings
-from forecast_assets_tests.minio_server import REPO
 
 SERVICES = {
     "minio",

@@ -9,10 +9,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from devtools.minio_server import REPO
 from forecast_assets.definitions import build_defs
 from forecast_assets.settings import Settings
 from forecast_assets_tests.conftest import ALL_CHECKS, ASSET_GROUPS
-from forecast_assets_tests.minio_server import REPO
 
 defs = build_defs(Settings())  # the embedded default
 
@@ -22,6 +22,19 @@ def test_every_asset_resolves_with_its_group():
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == ASSET_GROUPS
     assert graph.get(next(k for k in graph.get_all_asset_keys() if k.path == ["raw_sales"])).partitions_def
+
+
+def test_the_lineage_declares_every_asset_an_asset_reads():
+    """What an asset reads of another, its output or its metadata, is an edge of the graph the UI draws."""
+    graph = defs.resolve_asset_graph()
+    parents = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    # the holdout origins in feature_dataset's metadata calibrate the intervals
+    assert "feature_dataset" in parents["sales_forecast"] & parents["shadow_forecast"]
+    assert {"model_comparison", "production_model"} <= parents["shadow_forecast"]  # the ledger's previous model
+    assert {"feature_dataset", "feature_pipeline", "raw_sales", "random_forest_model"} <= parents["model_comparison"]
 
 
 def test_checks_and_job_resolve():

@@ -14,10 +14,10 @@ import time
 import dagster as dg
 import pytest
 
+from devtools.minio_server import REPO
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.resources.io_managers import STORED_KEY
 from forecast_assets_tests.conftest import TEST_WEEKS, load_current, range_tags, resolved
-from forecast_assets_tests.minio_server import REPO
 
 WRITER = textwrap.dedent(
     """

@@ -9,9 +9,9 @@ import dagster as dg
 import pytest
 from aiosmtpd.controller import Controller
 
+from devtools.minio_server import free_port
 from forecast_assets.resources.notifications import Notifier
 from forecast_assets_tests.conftest import sensor
-from forecast_assets_tests.minio_server import free_port
 
 
 class Inbox:

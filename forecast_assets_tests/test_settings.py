@@ -6,11 +6,11 @@ from datetime import date
 import dagster as dg
 import pytest
 
+from devtools.minio_server import REPO
 from forecast_assets.definitions import build_defs
 from forecast_assets.jobs import automated_run_config
 from forecast_assets.landing.validation import Limits, parse_sales_file
 from forecast_assets.settings import HISTORY_START_VARIABLE, VARIABLES, Settings
-from forecast_assets_tests.minio_server import REPO
 
 TODAY = date(2026, 11, 30)
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import dagster as dg
 
+from devtools.minio_server import free_port
 from forecast_assets.resources.tracking import MlflowTracking
-from forecast_assets_tests.minio_server import free_port
 
 
 def test_without_a_tracking_uri_mlflow_is_never_imported():

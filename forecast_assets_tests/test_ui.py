@@ -17,9 +17,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from devtools.minio_server import REPO, free_port
 from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets_tests.conftest import ASSET_GROUPS, TEST_WEEKS, count_whole_graph_run
-from forecast_assets_tests.minio_server import REPO, free_port
 
 pytestmark = pytest.mark.browser
 

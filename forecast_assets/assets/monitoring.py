@@ -234,6 +234,7 @@ def forecast_with(
     group_name="monitoring",
     io_manager_key="ml_data_io",
     kinds={"spark", "parquet"},
+    deps=["feature_dataset"],  # its holdout origins (metadata) calibrate the intervals: calibration_origins
     check_specs=[
         dg.AssetCheckSpec(
             FORECAST_COVERS_ACTIVE,
@@ -359,7 +360,7 @@ def drift_score(
         "raw_sales": dg.AssetIn(),
         **candidate_ins(settings),
     },
-    deps=["production_model"],
+    deps=["production_model", "feature_dataset"],  # the ledger's previous model; the calibration origins
     output_required=False,
     required_resource_keys={"ml_models_io"},
 )

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from forecast_assets.ml.spark_internals import load_any_model
+from forecast_assets.resources.damage import damaged, manifest_remedy, remedy, unreadable_stored_file
 from forecast_assets.resources.storage import StorageError, Warehouse
 
 MANIFEST = "_manifest.json"
@@ -31,6 +32,7 @@ UNPARTITIONED = "__all__"
 PARTITION_COLUMN = "dagster_partition"  # Spark hides folders that start with "_"
 SAFE_PARTITION_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 STORED_KEY = "forecast_assets_stored_key"  # set on a loaded model: the folder it was read from
+VERSION_FOLDER = re.compile(r"v(\d{4})(?:/|\.json$)")
 SWAP_ATTEMPTS = 20  # manifest updates tried before giving up: each lost one means another writer moved on
 T = TypeVar("T")
 
@@ -40,14 +42,15 @@ class VersionedIOManager(dg.ConfigurableIOManager):
 
     warehouse: Warehouse
     bucket: str
+    damaged_as: ClassVar[tuple[type[Exception], ...]] = ()  # what read_version raises for a damaged version
 
     # -- manifest --------------------------------------------------------------------------------
     def _asset_prefix(self, asset_key: dg.AssetKey) -> str:
         return "/".join(asset_key.path)
 
     def read_manifest(self, asset_key: dg.AssetKey) -> dict:
-        raw = self.warehouse.read_bytes(self.bucket, f"{self._asset_prefix(asset_key)}/{MANIFEST}")
-        return _manifest(asset_key, raw)
+        key = f"{self._asset_prefix(asset_key)}/{MANIFEST}"
+        return _manifest(asset_key, self.warehouse.read_bytes(self.bucket, key), self.warehouse.uri(self.bucket, key))
 
     def update_manifest(self, asset_key: dg.AssetKey, change: Callable[[dict], T]) -> T:
         """Apply `change` to the current manifest and store the result, atomically: if another writer stored
@@ -55,7 +58,7 @@ class VersionedIOManager(dg.ConfigurableIOManager):
         key = f"{self._asset_prefix(asset_key)}/{MANIFEST}"
         for attempt in range(SWAP_ATTEMPTS):
             raw, token = self.warehouse.read_for_update(self.bucket, key)
-            manifest = _manifest(asset_key, raw)
+            manifest = _manifest(asset_key, raw, self.warehouse.uri(self.bucket, key))  # a damaged one is not replaced
             result = change(manifest)
             body = json.dumps(manifest, indent=2, sort_keys=True).encode()
             if self.warehouse.write_if_unchanged(self.bucket, key, body, token):
@@ -86,6 +89,63 @@ class VersionedIOManager(dg.ConfigurableIOManager):
             manifest["last_version"] = max(manifest["last_version"], version)
 
         self.update_manifest(asset_key, move)
+
+    def restore_manifest(self, asset_key: dg.AssetKey, instance: dg.DagsterInstance) -> list[str]:
+        """Rebuild the manifest from the version folders in storage and the materializations `instance` recorded
+        (`python -m forecast_assets.cli restore-manifest ASSET`): each partition, or the asset, points at its
+        latest materialized version whose files are still there; last_version is the highest version folder, so
+        no folder is ever written twice. The replaced file is kept beside it. Returns what was done."""
+        prefix = self._asset_prefix(asset_key)
+        key = f"{prefix}/{MANIFEST}"
+        stored = [o.key for o in self.warehouse.list_objects(self.bucket, prefix + "/")]
+        folders = {int(m[1]) for k in stored if (m := VERSION_FOLDER.match(k.removeprefix(prefix + "/")))}
+
+        def present(entry_key: str) -> bool:
+            return any(k == entry_key or k.startswith(entry_key + "/") for k in stored)
+
+        current: dict[str, dict] = {}
+        said = []
+        for record in _all_materializations(instance, asset_key):
+            metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+            if "version" not in metadata or not ("stored_key" in metadata or "uri" in metadata):
+                continue
+            try:
+                base = metadata.get("stored_key") or self.warehouse.key_of(self.bucket, metadata["uri"])
+            except StorageError:  # written to another warehouse
+                continue
+            partition = record.asset_materialization.partition
+            if partition and not present(base):
+                continue  # the version's folder is gone: an earlier version of the partition stays
+            entry_key = f"{base}/{PARTITION_COLUMN}={partition}" if partition else base
+            if not partition and not present(entry_key):
+                continue
+            at = datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds")
+            current[partition or UNPARTITIONED] = {
+                "key": entry_key if present(entry_key) else None,  # a week stored empty has no folder
+                "version": metadata["version"],
+                "run_id": record.run_id,
+                "written_at": at,
+            }
+        if not current:  # nothing to point at: the manifest stays as it is
+            raise StorageError(
+                f"no materialization of {asset_key.to_user_string()} whose files are still in "
+                f"{self.warehouse.uri(self.bucket, prefix)} is recorded in this instance (DAGSTER_HOME): nothing to "
+                f"restore from; materialize {asset_key.to_user_string()} again"
+            )
+        last = max([*folders, *(e["version"] for e in current.values())], default=0)
+        manifest = {"asset": asset_key.to_user_string(), "last_version": last, "current": current}
+        if (old := self.warehouse.read_bytes(self.bucket, key)) is not None:
+            kept = f"{key}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+            self.warehouse.write_bytes(self.bucket, kept, old)
+            said.append(f"the replaced manifest is kept as {self.warehouse.uri(self.bucket, kept)}")
+        self.warehouse.write_bytes(self.bucket, key, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        versions = sorted({e["version"] for e in current.values()})
+        said.append(
+            f"{self.warehouse.uri(self.bucket, key)}: {len(current)} "
+            f"{'partition(s)' if UNPARTITIONED not in current else 'current version'} pointing at version(s) "
+            f"{', '.join(map(str, versions)) or 'none'}; last version {last}"
+        )
+        return said
 
     # -- dagster hooks ---------------------------------------------------------------------------
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -128,14 +188,30 @@ class VersionedIOManager(dg.ConfigurableIOManager):
         entries = [e for e in entries if e["key"]]
         if not entries:  # every requested partition was stored empty
             raise StorageError(f"the stored partitions of {asset_key.to_user_string()} hold no rows")
-        return self.read_entries(context, entries)
+        return self._read(asset_key, context, entries)
 
     def load_current(self, asset_key: dg.AssetKey) -> Any | None:
         """The asset's current version (every stored partition of a partitioned one), outside of a run."""
         current = self.read_manifest(asset_key)["current"]
         entries = [current[UNPARTITIONED]] if UNPARTITIONED in current else list(current.values())
         entries = [e for e in entries if e["key"]]
-        return self.read_entries(None, entries) if entries else None
+        return self._read(asset_key, None, entries) if entries else None
+
+    def _read(self, asset_key: dg.AssetKey, context: dg.InputContext | None, entries: list[dict]) -> Any:
+        """read_entries, with a stored version that is gone or does not parse as the one damage error."""
+        try:
+            return self.read_entries(context, entries)
+        except dg.Failure:
+            raise
+        except Exception as error:
+            if (failure := unreadable_stored_file(error)) is not None:  # what Spark says of its files
+                raise failure from None
+            if not isinstance(error, self.damaged_as):  # e.g. a JSON document that is gone or cut
+                raise
+            asset, entry = asset_key.to_user_string(), max(entries, key=lambda e: e.get("version", 0))
+            where = self.warehouse.uri(self.bucket, entry["key"])
+            cause = str(error).splitlines()[0][:200]
+            raise damaged(asset, "the stored version at", where, cause, remedy(asset), entry.get("version")) from None
 
     def read_entries(self, context: dg.InputContext | None, entries: list[dict]) -> Any:
         """Read manifest entries (each stored partition, or the one version) as one object."""
@@ -243,6 +319,9 @@ class SparkParquetIOManager(VersionedIOManager):
 class SparkModelIOManager(VersionedIOManager):
     """Spark ML models (any class, Python-defined pipeline stages included) through MLWriter/MLReader."""
 
+    # gone, or a part of it (MLReader's TypeError on an empty metadata folder)
+    damaged_as: ClassVar[tuple[type[Exception], ...]] = (ValueError, TypeError)
+
     pyspark: LazyPySparkResource
 
     def write_version(self, context, obj, prefix, partition_keys):
@@ -263,6 +342,8 @@ class SparkModelIOManager(VersionedIOManager):
 
     def read_version(self, context, uris: list[str]):
         (uri,) = uris
+        if not self.warehouse.list_objects(self.bucket, self.warehouse.key_of(self.bucket, uri) + "/"):
+            raise ValueError("its folder holds no file")
         model = load_any_model(uri, self.pyspark.spark_session)
         setattr(model, STORED_KEY, self.warehouse.key_of(self.bucket, uri))  # where it came from, to re-point to
         return model
@@ -287,6 +368,8 @@ class SparkModelIOManager(VersionedIOManager):
 class JsonIOManager(VersionedIOManager):
     """Small Python objects as JSON documents, readable in the MinIO console."""
 
+    damaged_as: ClassVar[tuple[type[Exception], ...]] = (ValueError,)  # gone, or cut (JSONDecodeError)
+
     def write_version(self, context, obj, prefix, partition_keys):
         key = f"{prefix}.json"
         body = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
@@ -295,11 +378,36 @@ class JsonIOManager(VersionedIOManager):
 
     def read_version(self, context, uris: list[str]):
         (uri,) = uris
-        return json.loads(self.warehouse.read_bytes(self.bucket, self.warehouse.key_of(self.bucket, uri)))
+        body = self.warehouse.read_bytes(self.bucket, self.warehouse.key_of(self.bucket, uri))
+        if body is None:
+            raise ValueError("the document is gone")
+        return json.loads(body)
 
 
-def _manifest(asset_key: dg.AssetKey, raw: bytes | None) -> dict:
-    return json.loads(raw) if raw else {"asset": asset_key.to_user_string(), "last_version": 0, "current": {}}
+def _all_materializations(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> list:
+    """Every materialization of the asset the instance recorded, oldest first."""
+    records, cursor = [], None
+    while True:
+        found = instance.fetch_materializations(asset_key, limit=1000, cursor=cursor, ascending=True)
+        records += found.records
+        if not found.has_more:
+            return records
+        cursor = found.cursor
+
+
+def _manifest(asset_key: dg.AssetKey, raw: bytes | None, where: str) -> dict:
+    """The stored manifest (an empty one when there is none); a damaged one is the damage error, never read as
+    empty: that would lose track of every stored version."""
+    asset = asset_key.to_user_string()
+    if not raw:
+        return {"asset": asset, "last_version": 0, "current": {}}
+    try:
+        manifest = json.loads(raw)
+        if not (isinstance(manifest.get("last_version"), int) and isinstance(manifest.get("current"), dict)):
+            raise ValueError("no last_version and current")
+        return manifest
+    except (ValueError, AttributeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise damaged(asset, "the manifest", where, str(error).splitlines()[0][:200], manifest_remedy(asset)) from None
 
 
 def _table_schema(df: DataFrame) -> dg.TableSchema:

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from forecast_assets_tests.minio_server import REPO, free_port, stop_process, wait_for_health
+from devtools.minio_server import REPO, free_port, stop_process, wait_for_health
 
 
 def mlflow_binary() -> str:
