@@ -328,22 +328,24 @@ def summary(instance: dg.DagsterInstance) -> str:
         lines.append(f"rows ingested: {raw.get('row_count')} ({raw.get('weeks')} weeks, {raw.get('date_range')})")
     report = _latest_report()
     if report:
-        gate = report["gate"]
+        from forecast_assets.ml.gate import Gate
+
+        gate = Gate.of(report["gate"])
         holdout = report["holdout"]
         lines.append(
             f"holdout: {len(holdout['origins'])} weekly origins x {holdout['horizon_days']} days "
-            f"({holdout['first_date']} .. {holdout['last_date']}); means over origins, gate metric {gate['metric']}:"
+            f"({holdout['first_date']} .. {holdout['last_date']}); means over origins, gate metric {gate.metric}:"
         )
         lines.append(f"  {'':<22}{'rmse':>10}{'mae':>10}{'wape':>8}{'wk_wape':>8}{'mase':>8}{'vs best base':>13}")
         for group in ("models", "baselines"):
-            for name, entry in sorted(report[group].items(), key=lambda item: _sort_key(item[1], gate["metric"])):
+            for name, entry in sorted(report[group].items(), key=lambda item: _sort_key(item[1], gate.metric)):
                 m = entry.get("origin_mean") or {}
                 lines.append(
                     f"  {name:<22}{_num(m.get('rmse')):>10}{_num(m.get('mae')):>10}{_num(m.get('wape')):>8}"
                     f"{_num(m.get('weekly_wape')):>8}{_num(m.get('mase')):>8}"
                     f"{_num(entry.get('ratio_to_best_baseline'), suffix='x'):>13}"
                 )
-        lines.append(f"gate: {gate['description']}")
+        lines.append(f"gate: {gate.words()}")
     production = _metadata(instance, "production_model")
     if production:
         lines.append(

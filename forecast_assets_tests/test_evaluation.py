@@ -1,11 +1,19 @@
-"""The promotion gate (assets/evaluation.py), on hand-made numbers (no Spark needed)."""
+"""The promotion gate (ml/gate.py), on hand-made numbers (no Spark needed)."""
 
+import dataclasses
 import math
 
 import pytest
 
-from forecast_assets.assets.evaluation import BASELINES, EvaluationConfig, promotion_gate
+from forecast_assets.assets.evaluation import BASELINES, EvaluationConfig
 from forecast_assets.assets.training import prediction_column, statistical_served
+from forecast_assets.ml.gate import Gate, decide
+
+
+def promotion_gate(values: dict, models: list[str], metric: str, margin: float, *champion) -> Gate:
+    gate = decide(values, models, list(BASELINES), metric, margin, *champion)
+    assert Gate.of(gate.as_dict()) == gate  # what is stored reads back as the same gate
+    return gate
 
 
 def scores(models: dict[str, float], baselines: dict[str, float]) -> dict:
@@ -17,21 +25,21 @@ def test_the_best_baseline_not_seasonal_naive_is_the_bar():
     gate = promotion_gate(
         scores({"a": 95.0, "b": 99.0}, {"seasonal_naive": 150.0, "moving_average_28d": 100.0}), ["a", "b"], "rmse", 0.02
     )
-    assert gate["passed"] and gate["best_model"] == "a" and gate["best_baseline"] == "moving_average_28d"
-    assert gate["ratio_to_best_baseline"] == pytest.approx(0.95)
-    assert "a (rmse 95.0000) is 5.0% below the best baseline, moving_average_28d" in gate["description"]
+    assert gate.passed and gate.best_model == "a" and gate.best_baseline == "moving_average_28d"
+    assert gate.ratio_to_best_baseline == pytest.approx(0.95)
+    assert "a (rmse 95.0000) is 5.0% below the best baseline, moving_average_28d" in gate.words()
 
 
 @pytest.mark.parametrize(("model", "passed"), [(97.9, True), (98.1, False), (120.0, False)])
 def test_the_minimum_improvement_is_required(model, passed):
     gate = promotion_gate(scores({"a": model}, {"zero": 100.0}), ["a"], "rmse", 0.02)
-    assert gate["passed"] is passed
-    assert ("not promoted" in gate["description"]) is not passed
+    assert gate.passed is passed
+    assert ("not promoted" in gate.words()) is not passed
 
 
 def test_an_exact_baseline_cannot_be_beaten():
     gate = promotion_gate(scores({"a": 1.0}, {"seasonal_naive": 0.0}), ["a"], "rmse", 0.0)
-    assert not gate["passed"] and math.isnan(gate["ratio_to_best_baseline"])
+    assert not gate.passed and math.isnan(gate.ratio_to_best_baseline)
 
 
 CHAMPION = {"model": "random_forest", "version": 3, "key": "production_model/v0003"}
@@ -50,19 +58,35 @@ CHAMPION = {"model": "random_forest", "version": 3, "key": "production_model/v00
 def test_the_champion_is_a_second_bar(model, champion, margin, passed, decided_by):
     values = scores({"a": model, "champion": champion}, {"zero": 100.0})
     gate = promotion_gate(values, ["a"], "rmse", 0.02, CHAMPION, margin)
-    assert (gate["passed"], gate["decided_by"]) == (passed, decided_by)
-    assert gate["ratio_to_champion"] == pytest.approx(model / champion)
+    assert (gate.passed, gate.decided_by) == (passed, decided_by)
+    assert gate.ratio_to_champion == pytest.approx(model / champion)
     if decided_by == "champion":
-        assert "below the best baseline, zero, but not at least" in gate["description"]
-        assert "the champion, random_forest (version 3, rmse" in gate["description"]
-        assert gate["description"].endswith("the champion keeps serving")
+        assert "below the best baseline, zero, but not at least" in gate.words()
+        assert "the champion, random_forest (version 3, rmse" in gate.words()
+        assert gate.words().endswith("the champion keeps serving")
     if passed:
-        assert "below the champion, random_forest (version 3" in gate["description"]
+        assert "below the champion, random_forest (version 3" in gate.words()
+
+
+def test_the_verdict_says_what_serves_when_the_candidate_is_refused():
+    refused = promotion_gate(scores({"a": 99.0}, {"zero": 100.0}), ["a"], "rmse", 0.02)
+    assert refused.first_run and refused.words().endswith(
+        "there is no production model yet, so the best baseline, zero, is promoted until a candidate beats it"
+    )
+    assert refused.words(first_run=False).endswith("the previous production model stays")
+    kept = promotion_gate(scores({"a": 99.0, "champion": 98.0}, {"zero": 100.0}), ["a"], "rmse", 0.02, CHAMPION)
+    assert not kept.first_run and kept.words().endswith("the champion, random_forest (version 3), keeps serving")
+    broken = dataclasses.replace(refused, champion_error="the production model that serves could not be loaded")
+    assert not broken.first_run and broken.words().endswith(
+        "the previous production model stays (the production model that serves could not be loaded)"
+    )
+    other = dataclasses.replace(kept, champion_other_target="quantidade")
+    assert other.first_run and "so the best baseline, zero, is promoted" in other.words()
 
 
 def test_without_a_champion_only_the_baselines_count():
     gate = promotion_gate(scores({"a": 90.0}, {"zero": 100.0}), ["a"], "rmse", 0.02)
-    assert gate["passed"] and gate["champion"] is None and math.isnan(gate["ratio_to_champion"])
+    assert gate.passed and gate.champion is None and math.isnan(gate.ratio_to_champion)
 
 
 def test_the_statistical_candidates_are_named_from_the_catalogue():

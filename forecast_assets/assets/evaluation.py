@@ -44,6 +44,7 @@ from forecast_assets.ml.features import (
     target_of,
     weekly_origin,
 )
+from forecast_assets.ml.gate import Gate, decide
 from forecast_assets.ml.metrics import evaluate_forecasts
 from forecast_assets.policies import spark_asset
 from forecast_assets.resources.io_managers import UNPARTITIONED
@@ -132,77 +133,6 @@ def combination_members(cv_rmse: dict[str, float | None], size: int) -> list[str
     return [name for _, name in known[:size]] if size >= 2 and len(known) >= size else []
 
 
-def promotion_gate(
-    scores: dict[str, dict],
-    models: list[str],
-    metric: str,
-    min_improvement: float,
-    champion: dict | None = None,
-    champion_min_improvement: float = 0.0,
-) -> dict:
-    """The best candidate against the best baseline and against the champion (the production model that
-    serves, re-scored on the same rows: `champion` holds its name and version, `scores["champion"]` its
-    scores) on `metric`, the mean over origins. Promoted only when at least `min_improvement` below the best
-    baseline and `champion_min_improvement` below the champion."""
-    baselines = [name for name in BASELINES if math.isfinite(scores[name]["origin_mean"][metric])]
-    best = min(models, key=lambda name: _or_inf(scores[name]["origin_mean"][metric]))
-    best_baseline = min(baselines, key=lambda name: scores[name]["origin_mean"][metric]) if baselines else None
-    value = scores[best]["origin_mean"][metric]
-    baseline_value = scores[best_baseline]["origin_mean"][metric] if best_baseline else float("nan")
-    ratio = value / baseline_value if baseline_value and math.isfinite(baseline_value) else float("nan")
-    beats_baselines = math.isfinite(ratio) and ratio <= 1.0 - min_improvement
-    champion_value = scores["champion"]["origin_mean"][metric] if champion else float("nan")
-    champion_ratio = value / champion_value if champion_value and math.isfinite(champion_value) else float("nan")
-    beats_champion = champion is None or (
-        math.isfinite(champion_ratio) and champion_ratio <= 1.0 - champion_min_improvement
-    )
-    passed = beats_baselines and beats_champion
-    named = (
-        f"the champion, {champion['model']} (version {champion['version']}, {metric} {champion_value:.4f})"
-        if champion
-        else ""
-    )
-    if passed:
-        verdict = (
-            f"{best} ({metric} {value:.4f}) is {1 - ratio:.1%} below the best baseline, {best_baseline} "
-            f"({metric} {baseline_value:.4f}); at least {min_improvement:.1%} was required"
-        )
-        if champion:
-            verdict += (
-                f", and {1 - champion_ratio:.1%} below {named}; at least {champion_min_improvement:.1%} was required"
-            )
-    elif not beats_baselines:
-        verdict = (
-            f"not promoted: the best candidate, {best} ({metric} {value:.4f}), is not at least "
-            f"{min_improvement:.1%} below the best baseline, {best_baseline} ({metric} {baseline_value:.4f}; "
-            f"ratio {ratio:.3f}); the previous production model stays"
-        )
-    else:
-        verdict = (
-            f"not promoted: the best candidate, {best} ({metric} {value:.4f}), is {1 - ratio:.1%} below the best "
-            f"baseline, {best_baseline}, but not at least {champion_min_improvement:.1%} below {named} (ratio "
-            f"{champion_ratio:.3f}); the champion keeps serving"
-        )
-    return {
-        "metric": metric,
-        "min_improvement": min_improvement,
-        "champion_min_improvement": champion_min_improvement,
-        "best_model": best,
-        "best_model_value": value,
-        "best_baseline": best_baseline,
-        "best_baseline_value": baseline_value,
-        "ratio_to_best_baseline": ratio,
-        "beats_baselines": beats_baselines,
-        "champion": champion,
-        "champion_value": champion_value,
-        "ratio_to_champion": champion_ratio,
-        "beats_champion": beats_champion,
-        "decided_by": "both" if passed else ("baselines" if not beats_baselines else "champion"),
-        "passed": passed,
-        "description": verdict,
-    }
-
-
 def choose_per_class(
     frame: pd.DataFrame, models: list[str], metric: str, min_improvement: float, scale: float
 ) -> dict[str, dict]:
@@ -214,11 +144,11 @@ def choose_per_class(
 
     def choose(rows: pd.DataFrame) -> dict:
         scores = {name: evaluate_forecasts(rows, name, scale) for name in [*models, *BASELINES]}
-        gate = promotion_gate(scores, models, metric, min_improvement)
-        if gate["passed"]:
-            choice, kind, column = gate["best_model"], "model", gate["best_model"]
+        gate = decide(scores, models, list(BASELINES), metric, min_improvement)
+        if gate.passed:
+            choice, kind, column = gate.best_model, "model", gate.best_model
         else:
-            choice = gate["best_baseline"] or "zero"
+            choice = gate.best_baseline or "zero"
             kind, column = "baseline", BASELINES[choice] or ""
         return {
             "products": int(rows["produto"].nunique()),
@@ -227,8 +157,8 @@ def choose_per_class(
             "choice": choice,
             "kind": kind,
             "column": column,
-            "best_model": gate["best_model"],
-            "best_baseline": gate["best_baseline"],
+            "best_model": gate.best_model,
+            "best_baseline": gate.best_baseline,
         }
 
     overall = choose(frame)
@@ -239,16 +169,12 @@ def choose_per_class(
 def served_entry(report: dict) -> tuple[str, dict]:
     """What serves after a model_comparison report: the best candidate when the gate passed, else the champion
     (it keeps serving), else the best baseline (a first run), with its report entry."""
-    gate = report["gate"]
-    if gate["passed"]:
-        return gate["best_model"], report["models"][gate["best_model"]]
+    gate = Gate.of(report["gate"])
+    if gate.passed:
+        return gate.best_model, report["models"][gate.best_model]
     if report.get("champion"):
         return report["champion"]["model"], report["champion"]
-    return gate["best_baseline"], report["baselines"][gate["best_baseline"]]
-
-
-def _or_inf(value: float) -> float:
-    return value if math.isfinite(value) else math.inf
+    return gate.best_baseline, report["baselines"][gate.best_baseline]
 
 
 def load_champion(context) -> tuple[PipelineModel, dict] | tuple[None, None]:
@@ -433,15 +359,21 @@ def model_comparison(
         name: evaluate_forecasts(frame, name, scale)
         for name in [*models, *BASELINES, *(["champion"] if champion else [])]
     }
-    gate = promotion_gate(
-        scores, models, config.gate_metric, config.min_improvement, champion, config.champion_min_improvement
+    gate = decide(
+        scores,
+        models,
+        list(BASELINES),
+        config.gate_metric,
+        config.min_improvement,
+        champion,
+        config.champion_min_improvement,
+        champion_error,
+        other_target,
     )
-    gate["champion_error"] = champion_error
-    gate["champion_other_target"] = other_target  # the production model forecasts another target: a first run
     for entry in scores.values():
-        base = gate["best_baseline_value"]
+        base = gate.best_baseline_value
         entry["ratio_to_best_baseline"] = entry["origin_mean"][config.gate_metric] / base if base else float("nan")
-    best = gate["best_model"]
+    best = gate.best_model
     inputs = model_inputs(feature_pipeline)
     importances = {
         SHORT_NAMES[asset_name]: dict(zip(inputs, shares, strict=True))
@@ -506,7 +438,7 @@ def model_comparison(
         "run_id": context.run_id,
         "best_model": best,
         "metric_for_selection": config.gate_metric,
-        "gate": gate,
+        "gate": gate.as_dict(),
         "holdout": {
             "rows": len(frame),
             "origins": origins,
@@ -536,10 +468,10 @@ def model_comparison(
     ).T
     table.attrs["models"] = models
     over_time = plots.holdout_over_time(
-        frame, [best, gate["best_baseline"] or "zero", *(["champion"] if champion else [])]
+        frame, [best, gate.best_baseline or "zero", *(["champion"] if champion else [])]
     )
     sections = [
-        f"**{'Promoted' if gate['passed'] else 'Not promoted'}: {gate['description']}.**"
+        f"**{'Promoted' if gate.passed else 'Not promoted'}: {gate.words()}.**"
         + (f" ({champion_error})" if champion_error else ""),
         f"Holdout: {len(origins)} weekly origins ({', '.join(origins)}), each forecasting "
         f"{report['holdout']['horizon_days']} days; metrics are means over origins (± their standard deviation).",
@@ -549,8 +481,8 @@ def model_comparison(
         f"{config.gate_metric} per horizon (days ahead):\n\n" + per_horizon.round(4).to_markdown(),
         plots.metric_bars(table),
         over_time,
-        plots.predicted_vs_actual(frame, [*scored, gate["best_baseline"] or "zero"]),
-        plots.residual_histograms(frame, [*models, gate["best_baseline"] or "zero"]),
+        plots.predicted_vs_actual(frame, [*scored, gate.best_baseline or "zero"]),
+        plots.residual_histograms(frame, [*models, gate.best_baseline or "zero"]),
     ]
     if importances:
         sections.append(plots.feature_importances(importances))
@@ -560,14 +492,14 @@ def model_comparison(
         metadata={
             "best_model": best,
             "gate_metric": config.gate_metric,
-            f"best_{config.gate_metric}": gate["best_model_value"],
-            "best_baseline": gate["best_baseline"] or "none",
-            f"best_baseline_{config.gate_metric}": gate["best_baseline_value"],
-            "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
+            f"best_{config.gate_metric}": gate.best_model_value,
+            "best_baseline": gate.best_baseline or "none",
+            f"best_baseline_{config.gate_metric}": gate.best_baseline_value,
+            "ratio_to_best_baseline": gate.ratio_to_best_baseline,
             "champion": f"{champion['model']} (version {champion['version']})" if champion else "none",
-            f"champion_{config.gate_metric}": gate["champion_value"],
-            "ratio_to_champion": gate["ratio_to_champion"],
-            "decided_by": gate["decided_by"],
+            f"champion_{config.gate_metric}": gate.champion_value,
+            "ratio_to_champion": gate.ratio_to_champion,
+            "decided_by": gate.decided_by,
             "holdout_rows": len(frame),
             "holdout_origins": len(origins),
             "metrics": frame_table(table.astype(float), index="name"),
@@ -604,47 +536,31 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
     warning while something can serve: the champion keeps serving, or, with no production model yet, the
     best baseline is promoted so that a first run still forecasts. It blocks (an error) only when a production
     model is stored but could not be re-scored, and the candidate did not beat the baselines."""
-    gate = model_comparison["gate"]
+    gate = Gate.of(model_comparison["gate"])
     # What the warehouse holds decides, not this instance's event log (a fresh DAGSTER_HOME on an old warehouse);
     # a production model of another target (valor_total, quantidade) makes this the target's first run.
-    first = not context.resources.ml_models_io.read_manifest(PRODUCTION)["current"] or bool(
-        gate.get("champion_other_target")
-    )
-    champion = model_comparison.get("champion")
-    description = gate["description"]
-    if not gate["passed"] and first:
-        description = description.replace(
-            "the previous production model stays",
-            f"there is no production model yet, so the best baseline, {gate['best_baseline']}, is promoted until a "
-            "candidate beats it",
-        )
-    elif not gate["passed"] and champion:
-        description = description.replace(
-            "the previous production model stays",
-            f"the champion, {champion['model']} (version {champion['version']}), keeps serving",
-        )
-    if gate.get("champion_error"):
-        description += f" ({gate['champion_error']})"
-    serves = gate["best_model"] if gate["passed"] else champion["model"] if champion else gate["best_baseline"]
+    first = not context.resources.ml_models_io.read_manifest(PRODUCTION)["current"] or bool(gate.champion_other_target)
+    champion = gate.champion
+    serves = gate.best_model if gate.passed else champion["model"] if champion else gate.best_baseline
     return dg.AssetCheckResult(
-        passed=bool(gate["passed"]),
+        passed=gate.passed,
         severity=dg.AssetCheckSeverity.WARN if first or champion else dg.AssetCheckSeverity.ERROR,
-        description=description,
+        description=gate.words(first_run=first),
         metadata={
-            "best_model": gate["best_model"],
-            "best_baseline": gate["best_baseline"] or "none",
+            "best_model": gate.best_model,
+            "best_baseline": gate.best_baseline or "none",
             "champion": f"{champion['model']} (version {champion['version']})" if champion else "none",
-            "decided_by": gate["decided_by"],
-            "metric": gate["metric"],
-            "best_model_value": gate["best_model_value"],
-            "best_baseline_value": gate["best_baseline_value"],
-            "champion_value": gate["champion_value"],
-            "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
-            "ratio_to_champion": gate["ratio_to_champion"],
-            "min_improvement": gate["min_improvement"],
-            "champion_min_improvement": gate["champion_min_improvement"],
-            "promotes": gate["best_model"] if gate["passed"] else (gate["best_baseline"] if first else "nothing"),
-            "serves": serves if (gate["passed"] or first or champion) else "the stored production model (blocked)",
+            "decided_by": gate.decided_by,
+            "metric": gate.metric,
+            "best_model_value": gate.best_model_value,
+            "best_baseline_value": gate.best_baseline_value,
+            "champion_value": gate.champion_value,
+            "ratio_to_best_baseline": gate.ratio_to_best_baseline,
+            "ratio_to_champion": gate.ratio_to_champion,
+            "min_improvement": gate.min_improvement,
+            "champion_min_improvement": gate.champion_min_improvement,
+            "promotes": gate.best_model if gate.passed else (gate.best_baseline if first else "nothing"),
+            "serves": serves if (gate.passed or first or champion) else "the stored production model (blocked)",
         },
     )
 
@@ -669,10 +585,10 @@ def production_model(
     at its stored folder: nothing is copied); on a first run whose candidates lose, the best baseline (a
     BaselineForecaster stage). Every promotion and refusal is appended to the ledger in
     ml-experiments/ledger/production_model.json, shown here as a table."""
-    gate = model_comparison["gate"]
+    gate = Gate.of(model_comparison["gate"])
     served, entry = served_entry(model_comparison)
     champion = model_comparison.get("champion")
-    if gate["passed"]:
+    if gate.passed:
         weeks = len(model_comparison["holdout"]["origins"])
         model = serving_model(served, feature_pipeline, fitted_by_name(candidates), entry, weeks)
         event, kind, params = "promotion", "model", entry.get("best_params")
@@ -688,7 +604,7 @@ def production_model(
     entries = read_ledger(warehouse, context.instance)
     manifest = context.resources.ml_models_io.read_manifest(PRODUCTION)
     version = manifest["last_version"] + 1  # the version the IO manager is about to write
-    metric = gate["metric"]
+    metric = gate.metric
     ledger_entry = {
         "event": event,
         "version": version,
@@ -706,19 +622,19 @@ def production_model(
         "params": params if params is not None else (champion or {}).get("params"),
         "metric": metric,
         "value": entry["origin_mean"][metric],
-        "challenger": {"model": gate["best_model"], "value": gate["best_model_value"]},
-        "best_baseline": {"model": gate["best_baseline"], "value": gate["best_baseline_value"]},
-        "champion": {k: champion[k] for k in ("model", "version", "key")} | {"value": gate["champion_value"]}
+        "challenger": {"model": gate.best_model, "value": gate.best_model_value},
+        "best_baseline": {"model": gate.best_baseline, "value": gate.best_baseline_value},
+        "champion": {k: champion[k] for k in ("model", "version", "key")} | {"value": gate.champion_value}
         if champion
         else None,
-        "decided_by": gate["decided_by"],
-        "reason": gate["description"],
+        "decided_by": gate.decided_by,
+        "reason": gate.words(),
     }
     yield dg.Output(
         model,
         metadata={
             "event": event,
-            "promoted": gate["passed"],
+            "promoted": gate.passed,
             "model": served,
             "kind": kind,
             "stored_key": ledger_entry["key"],
@@ -726,10 +642,10 @@ def production_model(
             "holdout_rmse": entry["metrics"]["rmse"],
             "holdout_wape": entry["origin_mean"]["wape"],
             "holdout_mase": entry["origin_mean"]["mase"],
-            "gate": gate["description"],
-            "best_baseline": gate["best_baseline"] or "none",
-            "ratio_to_best_baseline": gate["ratio_to_best_baseline"],
-            "ratio_to_champion": gate["ratio_to_champion"],
+            "gate": gate.words(),
+            "best_baseline": gate.best_baseline or "none",
+            "ratio_to_best_baseline": gate.ratio_to_best_baseline,
+            "ratio_to_champion": gate.ratio_to_champion,
             "horizon_days": model_comparison["holdout"]["horizon_days"],
             "trained_in_run": model_comparison["run_id"],
             "sales_range": model_comparison["feature_dataset"].get("sales_range", ""),
@@ -742,7 +658,7 @@ def production_model(
     # with the version and folder the manifest now names.
     current = context.resources.ml_models_io.read_manifest(PRODUCTION)["current"][UNPARTITIONED]
     ledger_entry = {**ledger_entry, "version": current["version"], "key": current["key"]}
-    if registered := tracking.serve(context, warehouse, MODELS_BUCKET, current["key"], event, gate["description"]):
+    if registered := tracking.serve(context, warehouse, MODELS_BUCKET, current["key"], event, gate.words()):
         ledger_entry["mlflow"] = registered
     tracking.finish(context)
     append_ledger(warehouse, entries, ledger_entry)

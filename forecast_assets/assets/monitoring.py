@@ -24,6 +24,7 @@ from forecast_assets.ml.features import (
     target_of,
     weekly_origin,
 )
+from forecast_assets.ml.gate import Gate
 from forecast_assets.ml.metrics import conformal_quantile
 from forecast_assets.policies import spark_asset
 
@@ -377,15 +378,15 @@ def shadow_forecast(
     promoted, or, after a promotion, the champion it replaced. The same products, days and intervals as
     sales_forecast, with `shadow_role` (challenger / previous_champion) and `shadow_model`; forecast_accuracy
     scores both when the actual sales land. Nothing after a first promotion (there is no earlier model)."""
-    gate, champion = model_comparison["gate"], model_comparison.get("champion")
-    if gate["passed"] and not champion:
+    gate, champion = Gate.of(model_comparison["gate"]), model_comparison.get("champion")
+    if gate.passed and not champion:
         context.log.info("the first promoted model has no predecessor: no shadow forecast this run")
         return
-    if gate["passed"]:
+    if gate.passed:
         role, name = "previous_champion", f"{champion['model']} (version {champion['version']})"
         model = context.resources.ml_models_io.load_key(champion["key"])
     else:
-        role, name = "challenger", gate["best_model"]
+        role, name = "challenger", gate.best_model
         entry, weeks = model_comparison["models"][name], len(model_comparison["holdout"]["origins"])
         model = serving_model(name, feature_pipeline, fitted_by_name(candidates), entry, weeks)
     forecast, metadata, _ = forecast_with(context, config, model, raw_sales)

@@ -75,6 +75,8 @@ def damaged(asset: str, what: str, path: str, error: str, remedy_text: str, vers
 def unreadable_stored_file(error: BaseException) -> dg.Failure | None:
     """The damage error for a Spark error that says a stored version's file could not be read; None for any
     other error (a storage that is down, a bug): those keep their retries and their stack trace."""
+    if isinstance(error, dg.Failure):  # already said what it means
+        return None
     text = str(error)
     if not UNREADABLE.search(text) or UNREACHABLE.search(_whole(error)) or not (found := STORED.search(text)):
         return None

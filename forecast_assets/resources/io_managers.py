@@ -99,9 +99,10 @@ class VersionedIOManager(dg.ConfigurableIOManager):
         key = f"{prefix}/{MANIFEST}"
         stored = [o.key for o in self.warehouse.list_objects(self.bucket, prefix + "/")]
         folders = {int(m[1]) for k in stored if (m := VERSION_FOLDER.match(k.removeprefix(prefix + "/")))}
+        held = {"/".join(k.split("/")[:depth]) for k in stored for depth in range(1, k.count("/") + 2)}
 
-        def present(entry_key: str) -> bool:
-            return any(k == entry_key or k.startswith(entry_key + "/") for k in stored)
+        def present(entry_key: str) -> bool:  # a stored object, or a folder holding one
+            return entry_key in held
 
         current: dict[str, dict] = {}
         said = []

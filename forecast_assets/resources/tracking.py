@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
+from forecast_assets.ml.gate import Gate
 from forecast_assets.resources.storage import Warehouse
 
 CHAMPION_ALIAS = "champion"
@@ -157,7 +158,8 @@ class MlflowTracking(dg.ConfigurableResource):
 
         def call(client):
             run_id = self._run_for(client, context.run)
-            metrics = {"gate.passed": float(bool(report["gate"]["passed"]))}
+            gate = Gate.of(report["gate"])
+            metrics = {"gate.passed": float(gate.passed)}
             groups = {**report["models"], **report["baselines"], "champion": report.get("champion") or {}}
             for model, entry in groups.items():
                 for metric, value in (entry.get("origin_mean") or {}).items():
@@ -165,7 +167,7 @@ class MlflowTracking(dg.ConfigurableResource):
             params = {**{k: str(v) for k, v in settings.items()}, "best_model": report["best_model"]}
             params["holdout_origins"] = ",".join(report["holdout"]["origins"])[:500]
             _log_batch(client, run_id, params=params, metrics=metrics)
-            client.set_tag(run_id, "forecast.gate", report["gate"]["description"][:5000])
+            client.set_tag(run_id, "forecast.gate", gate.words()[:5000])
             client.log_dict(run_id, report, "model_comparison.json")
             return self._link(client, run_id)
 
