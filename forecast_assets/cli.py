@@ -254,6 +254,7 @@ def run_data(paths: list[str], options: ReadOptions | None = None, fresh: bool =
 def restore_manifest(asset: str) -> int:
     """`restore-manifest ASSET`: the manifest rebuilt by the asset's IO manager (VersionedIOManager)."""
     from forecast_assets.definitions import build_defs
+    from forecast_assets.resources.storage import StorageError
 
     defs = build_defs(Settings.from_env())
     key = dg.AssetKey(asset)
@@ -263,8 +264,6 @@ def restore_manifest(asset: str) -> int:
         print(f"error: no asset {asset!r}; expected one of {', '.join(names)}", file=sys.stderr)
         return 2
     io_manager_key = defs.resolve_assets_def(key).get_io_manager_key_for_asset_key(key)
-    from forecast_assets.resources.storage import StorageError
-
     with _resource(io_manager_key) as io_manager, dg.DagsterInstance.get() as instance:
         try:
             said = io_manager.restore_manifest(key, instance)

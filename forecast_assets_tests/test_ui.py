@@ -40,7 +40,7 @@ def screenshots() -> Path:
 
 
 @pytest.fixture(scope="module")
-def ui(spark, tmp_path_factory):
+def ui(tmp_path_factory):
     """`make dev` (webserver and daemon, as a user starts it) over an empty DAGSTER_HOME and warehouse with the
     automation running; a sales file dropped in the landing area; the run the daemon's new-files sensor launches
     fills both. The suite's one daemon session: its run is the daemon's behaviour and the pages' content."""
