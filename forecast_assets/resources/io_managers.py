@@ -14,6 +14,7 @@ import json
 import random
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -35,6 +36,10 @@ STORED_KEY = "forecast_assets_stored_key"  # set on a loaded model: the folder i
 VERSION_FOLDER = re.compile(r"v(\d{4})(?:/|\.json$)")
 SWAP_ATTEMPTS = 20  # manifest updates tried before giving up: each lost one means another writer moved on
 T = TypeVar("T")
+# Models loaded in this process, by (Spark application, version folder): (the folder's files when loaded, model).
+# Loaded models are not changed in place by their readers (a changed stage is a copy), so one object serves all.
+LOADED_MODELS: OrderedDict[tuple[str, str], tuple[tuple, Any]] = OrderedDict()
+LOADED_MODELS_KEPT = 16  # a run reads about 8 (the candidates, the pipeline, champion, serving)
 
 
 class VersionedIOManager(dg.ConfigurableIOManager):
@@ -332,8 +337,9 @@ class SparkModelIOManager(VersionedIOManager):
             return {UNPARTITIONED: {"key": stored}}, {"model_class": type(obj).__name__, "reuses": stored}
         uri = self.warehouse.uri(self.bucket, prefix)
         obj.write().overwrite().save(uri)
-        # Read it back before the pointer moves: a model that does not load is never made current.
-        reloaded = load_any_model(uri, self.pyspark.spark_session)
+        # Read it back before the pointer moves: a model that does not load is never made current. The model
+        # read back is what this process's readers of the version get (LOADED_MODELS).
+        reloaded = self._load(uri)
         if type(reloaded) is not type(obj):
             raise StorageError(f"{uri} reloads as {type(reloaded).__name__}, not {type(obj).__name__}")
         return {UNPARTITIONED: {"key": prefix}}, {
@@ -343,10 +349,31 @@ class SparkModelIOManager(VersionedIOManager):
 
     def read_version(self, context, uris: list[str]):
         (uri,) = uris
-        if not self.warehouse.list_objects(self.bucket, self.warehouse.key_of(self.bucket, uri) + "/"):
-            raise ValueError("its folder holds no file")
-        model = load_any_model(uri, self.pyspark.spark_session)
+        model = self._load(uri)
         setattr(model, STORED_KEY, self.warehouse.key_of(self.bucket, uri))  # where it came from, to re-point to
+        return model
+
+    def _load(self, uri: str):
+        """The model saved at `uri`, loaded once per process while its files stay as they were.
+
+        A version folder is written once and never changed, yet one run reads the feature pipeline and the
+        candidates from several steps (comparison, gate, serving, checks, drift): each MLReader load of a
+        pipeline is a Spark job per stage (~1-2 s). The files' listing (S3 ETags, or size and mtime) is taken
+        on every read, so a folder deleted or damaged since is read again, and fails as it should."""
+        files = self.warehouse.list_objects(self.bucket, self.warehouse.key_of(self.bucket, uri) + "/")
+        if not files:
+            raise ValueError("its folder holds no file")
+        spark = self.pyspark.spark_session
+        key = (spark.sparkContext.applicationId, uri)
+        fingerprint = tuple((f.key, f.version) for f in files)
+        cached = LOADED_MODELS.get(key)
+        if cached and cached[0] == fingerprint:
+            LOADED_MODELS.move_to_end(key)
+            return cached[1]
+        model = load_any_model(uri, spark)
+        LOADED_MODELS[key] = (fingerprint, model)
+        while len(LOADED_MODELS) > LOADED_MODELS_KEPT:
+            LOADED_MODELS.popitem(last=False)
         return model
 
     def load_key(self, key: str):
