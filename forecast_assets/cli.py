@@ -374,10 +374,9 @@ def summary(instance: dg.DagsterInstance) -> str:
 def _forecast_table():
     """The stored forecast as one row per product: its method, each day's forecast and the week's total."""
     with _resource("ml_data_io") as io_manager:
-        frame = io_manager.load_current(dg.AssetKey("sales_forecast"))
-        if frame is None:
-            return None
-        rows = frame.toPandas()
+        rows = io_manager.load_current_pandas(dg.AssetKey("sales_forecast"))
+    if rows is None:
+        return None
     value = next(c for c in rows.columns if c.startswith("forecast_") and c != "forecast_date")
     table = rows.pivot_table(index=["produto", "method"], columns="forecast_date", values=value)
     table.columns = [str(c) for c in table.columns]

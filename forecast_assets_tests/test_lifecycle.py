@@ -5,19 +5,27 @@ version without changing anything."""
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
+from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.assets.lifecycle import LEDGER_KEY, other_target, read_ledger
+from forecast_assets.assets.monitoring import ForecastConfig, history_since
+from forecast_assets.settings import CANDIDATE_NAMES
 from forecast_assets_tests.conftest import (
     AFTER_TRAINING,
+    CANDIDATES_TESTED,
     TEST_RUN_CONFIG,
     empty_buckets,
     load_current,
     materialize_graph,
+    range_tags,
     resolved,
     settings_for_tests,
 )
@@ -55,16 +63,17 @@ def gate_of(result) -> dg.AssetCheckEvaluation:
 def lifecycle(request, tmp_path_factory, spark):
     """Three runs on the same weeks: a whole-graph run (promoted), then two re-evaluations of the stored
     candidates from `model_comparison` on (refused by the champion, promoted again): the lifecycle is decided
-    after training, so the later runs need not retrain. On the embedded default and on MinIO."""
+    after training, so the later runs need not retrain. On the embedded default and on MinIO (where the
+    first run is also the suite's whole graph on MinIO: every asset in its bucket, loaded back equal)."""
     with pytest.MonkeyPatch.context() as patch, dg.instance_for_test() as instance:
         if request.param == "minio":  # and MLflow tracking, against a real tracking server
             server = request.getfixturevalue("minio")
             # The tracking URI may carry credentials: the resource reads it from the environment (dg.EnvVar).
             patch.setenv("MLFLOW_TRACKING_URI", request.getfixturevalue("tracking_server").uri)
             empty_buckets(server)
-            # two candidates: one child run each (XGBoost's storage is test_minio's, its tuning test_pipeline's)
+            # every default candidate: each stored in MinIO and loaded back, one MLflow child run each
             minio = {"storage": "minio", "s3_endpoint": server.endpoint}
-            settings = settings_for_tests(**minio, mlflow=True, candidates=("random_forest", "linear_regression"))
+            settings = settings_for_tests(**minio, mlflow=True)
         else:  # and no tracking: nothing is tracked; one candidate (the lifecycle is decided after training)
             warehouse = str(tmp_path_factory.mktemp("lifecycle") / "warehouse")
             settings = settings_for_tests(warehouse=warehouse, candidates=("random_forest",))
@@ -144,6 +153,105 @@ def test_the_model_that_does_not_serve_forecasts_in_the_shadow(lifecycle):
     pd.testing.assert_frame_equal(shadow.reset_index(drop=True), states[1][2])
 
 
+# Where each asset lives: the original design's buckets (folders of those names on the embedded default).
+LAYOUT = {
+    "processed-data": ["raw_sales"],
+    "ml-data": ["feature_dataset", "sales_forecast"],
+    "ml-models": ["feature_pipeline", *(f"{c}_model" for c in CANDIDATE_NAMES), "production_model"],
+    "ml-experiments": ["model_comparison", "drift_score"],
+}
+
+
+def test_every_asset_is_in_its_bucket(lifecycle):
+    defs, _, states = lifecycle
+    warehouse = resolved(defs, "warehouse")
+    assert any(o.key.startswith("demo/sales_") for o in warehouse.list_objects("raw-data", "demo/"))
+    materialized = {e.asset_key.to_user_string() for e in states[0][0].get_asset_materialization_events()}
+    placed = set()
+    for bucket, assets in LAYOUT.items():
+        for asset in (a for a in assets if a in materialized):
+            manifest = json.loads(warehouse.read_bytes(bucket, f"{asset}/_manifest.json"))
+            current = [e["key"] for e in manifest["current"].values() if e["key"]]
+            assert current and all(warehouse.list_objects(bucket, key) for key in current), asset
+            placed.add(asset)
+    assert placed == materialized - {"shadow_forecast", "forecast_accuracy"}  # (nothing to shadow or score yet)
+    report = json.loads(warehouse.read_bytes("ml-experiments", "model_comparison/v0001.json"))
+    assert report["best_model"] in report["models"]  # readable JSON, as in the MinIO console
+
+
+def test_output_metadata_records_where_and_how_much_was_stored(lifecycle, spark):
+    """Each materialization names the stored objects it wrote: DataFrames with the rows stored there, models and
+    JSON documents with the bytes stored there."""
+    defs, _, states = lifecycle
+    result = states[0][0]
+    warehouse = resolved(defs, "warehouse")
+    checked = set()
+    for event in result.get_asset_materialization_events():
+        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        if metadata["uri"] in checked:  # raw_sales: one write for the run's weeks, on each partition's event
+            continue
+        checked.add(metadata["uri"])
+        bucket = next(b for b in LAYOUT if metadata["uri"].startswith(warehouse.uri(b)))
+        stored = warehouse.list_objects(bucket, warehouse.key_of(bucket, metadata["uri"]))
+        assert stored, metadata["uri"]
+        if "row_count" in metadata:
+            assert "size_bytes" not in metadata
+            assert metadata["row_count"] == metadata["dagster/row_count"] == spark.read.parquet(metadata["uri"]).count()
+        else:
+            assert metadata["size_bytes"] == sum(o.size for o in stored), event.asset_key
+    assert len(checked) == len({e.asset_key for e in result.get_asset_materialization_events()})
+
+
+def test_every_asset_loads_back_equal(lifecycle, spark):
+    """(Before the rollback: the third run's forecast is the current production model's.)"""
+    defs, _, states = lifecycle
+    third_run = states[2][0]
+    # DataFrames: the stored rows equal what the pipeline computes again from the stored inputs.
+    raw = load_current(defs, "processed_data_io", "raw_sales")
+    weeks = pd.date_range(*range_tags().values(), freq="7D")
+    expected = pd.concat([demo_week(week.date()) for week in weeks]).sort_values(["produto", "data_venda"])
+    stored = raw.drop("source_file").toPandas().sort_values(["produto", "data_venda"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored[expected.columns], expected.reset_index(drop=True), check_dtype=False)
+    # Models: a reloaded model predicts exactly as the one the run used (the production pipeline end to end).
+    production = load_current(defs, "ml_models_io", "production_model")
+    last_day = raw.agg(F.max("data_venda")).first()[0]
+    since = history_since(production.stages[0], last_day, ForecastConfig().active_weeks)
+    again = (
+        production.transform(raw.filter(F.col("data_venda") >= F.lit(since)))
+        .filter(F.col("origin_date") == F.lit(last_day))
+        .select("produto", "horizon", F.greatest("prediction", F.lit(0.0)).alias("p"))
+        .toPandas()
+        .sort_values(["produto", "horizon"])
+    )
+    served = forecast(defs)
+    assert len(again) == len(served) > 0
+    np.testing.assert_allclose(served["forecast_valor_total"].to_numpy(), again["p"].to_numpy(), rtol=1e-12)
+    dataset = load_current(defs, "ml_data_io", "feature_dataset")
+    trained = {e.asset_key.to_user_string() for e in states[0][0].get_asset_materialization_events()}
+    for asset in trained & {f"{c}_model" for c in CANDIDATE_NAMES}:
+        model = load_current(defs, "ml_models_io", asset)
+        predictions = model.transform(dataset.limit(200)).select("prediction").toPandas()
+        assert np.isfinite(predictions["prediction"]).all()
+    # JSON: the stored documents equal the run's outputs.
+    assert load_current(defs, "ml_experiments_io", "model_comparison")["run_id"] == third_run.run_id
+    assert load_current(defs, "ml_experiments_io", "drift_score")["columns"]
+
+
+def test_credentials_never_reach_events_or_metadata(lifecycle):
+    """On MinIO the runs used its secret (from the environment): no event, log message or metadata holds it."""
+    from dagster_shared.serdes import serialize_value
+
+    defs, _, states = lifecycle
+    if not resolved(defs, "warehouse").is_s3:
+        pytest.skip("the embedded default has no credentials")
+    secret, access = os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_ACCESS_KEY_ID"]
+    for result, _, _ in states:
+        events = serialize_value(result.all_events)
+        assert secret not in events and access not in events
+        run_record = str(dict(result.dagster_run.tags)) + str(result.dagster_run.run_config)
+        assert secret not in run_record
+
+
 def test_a_rollback_serves_the_previous_model_and_restores_its_forecast(lifecycle):
     defs, instance, states = lifecycle
     before_rollback = current(defs)
@@ -192,7 +300,7 @@ def test_mlflow_records_every_run_and_its_champion_alias_follows_promotions_and_
         if run is not runs[0]:  # a re-evaluation of the stored candidates: nothing tuned, no candidate runs
             assert children == []
             continue
-        assert {c.data.tags["forecast.candidate"] for c in children} == {"random_forest", "linear_regression"}
+        assert {c.data.tags["forecast.candidate"] for c in children} == {c.name for c in CANDIDATES_TESTED}
         forest = next(c for c in children if c.data.tags["forecast.candidate"] == "random_forest")
         trained = run.asset_materializations_for_node("random_forest_model")[0].metadata
         assert forest.data.params["maxDepth"] == str(trained["best_params"].value["maxDepth"])

@@ -10,6 +10,7 @@ from a fresh read. A version number is reserved that way before its folder is wr
 share a folder, and the pointer move re-applies only this write's entries, so neither loses the other's.
 """
 
+import io
 import json
 import random
 import re
@@ -242,6 +243,21 @@ class SparkParquetIOManager(VersionedIOManager):
     the asset's `partition_expr` metadata (the date column), so a backfill range is written in one pass."""
 
     pyspark: LazyPySparkResource
+
+    def load_current_pandas(self, asset_key: dg.AssetKey):
+        """A small unpartitioned asset's current version as pandas, read without Spark (the CLI's summary
+        prints the forecast after the run's process has ended: a JVM started only to read it costs 10 s)."""
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        entry = self.read_manifest(asset_key)["current"].get(UNPARTITIONED) or {}
+        if not entry.get("key"):
+            return None
+        parts = [
+            o.key for o in self.warehouse.list_objects(self.bucket, entry["key"] + "/") if o.key.endswith(".parquet")
+        ]
+        tables = [pq.read_table(io.BytesIO(self.warehouse.read_bytes(self.bucket, key))) for key in parts]
+        return pd.concat([t.to_pandas() for t in tables], ignore_index=True) if tables else None
 
     def write_version(self, context, obj: DataFrame, prefix, partition_keys):
         uri = self.warehouse.uri(self.bucket, prefix)
