@@ -128,6 +128,17 @@ def test_a_deleted_model_folder_is_one_error_that_names_the_rollback(store, spar
     models = resolved(defs, "ml_models_io")
     key = dg.AssetKey("production_model")
     models.handle_output(dg.build_output_context(asset_key=key, run_id="first"), model)
+    # A process loads a stored version once (every step of a run reads the same folder) ...
+    assert load_current(defs, "ml_models_io", "production_model") is models.load_key("production_model/v0001")
+    # ... and reads it again when its files changed since: one file gone is the damage below, not the cached model.
+    (metadata,) = [
+        o.key
+        for o in models.warehouse.list_objects("ml-models", "production_model/v0001/")
+        if o.key.startswith("production_model/v0001/metadata/part-")
+    ]
+    models.warehouse.delete("ml-models", metadata)
+    with pytest.raises(dg.Failure, match="production_model version 1: the stored version at"):
+        load_current(defs, "ml_models_io", "production_model")
     for stored_object in models.warehouse.list_objects("ml-models", "production_model/v0001/"):
         models.warehouse.delete("ml-models", stored_object.key)
 
