@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from forecast_assets.ml.gate import Gate
 from forecast_assets.partitions import DEMO_WEEKS, weekly_partitions
 from forecast_assets.settings import BUCKETS, HISTORY_START_VARIABLE, LANDING_BUCKET, Settings
 
@@ -327,8 +328,6 @@ def summary(instance: dg.DagsterInstance) -> str:
         lines.append(f"rows ingested: {raw.get('row_count')} ({raw.get('weeks')} weeks, {raw.get('date_range')})")
     report = _latest_report()
     if report:
-        from forecast_assets.ml.gate import Gate
-
         gate = Gate.of(report["gate"])
         holdout = report["holdout"]
         lines.append(

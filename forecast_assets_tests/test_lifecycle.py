@@ -156,7 +156,7 @@ def test_the_model_that_does_not_serve_forecasts_in_the_shadow(lifecycle):
 # Where each asset lives: the original design's buckets (folders of those names on the embedded default).
 LAYOUT = {
     "processed-data": ["raw_sales"],
-    "ml-data": ["feature_dataset", "sales_forecast"],
+    "ml-data": ["feature_dataset", "sales_forecast", "shadow_forecast", "forecast_accuracy"],
     "ml-models": ["feature_pipeline", *(f"{c}_model" for c in CANDIDATE_NAMES), "production_model"],
     "ml-experiments": ["model_comparison", "drift_score"],
 }
@@ -174,7 +174,7 @@ def test_every_asset_is_in_its_bucket(lifecycle):
             current = [e["key"] for e in manifest["current"].values() if e["key"]]
             assert current and all(warehouse.list_objects(bucket, key) for key in current), asset
             placed.add(asset)
-    assert placed == materialized - {"shadow_forecast", "forecast_accuracy"}  # (nothing to shadow or score yet)
+    assert placed == materialized
     report = json.loads(warehouse.read_bytes("ml-experiments", "model_comparison/v0001.json"))
     assert report["best_model"] in report["models"]  # readable JSON, as in the MinIO console
 
