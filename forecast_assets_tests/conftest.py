@@ -23,7 +23,7 @@ from devtools import mlflow_server
 from devtools.minio_server import REPO, new_server, remove
 from forecast_assets.assets.training import FINITE_METRICS, chosen
 from forecast_assets.definitions import build_defs
-from forecast_assets.resources.spark import python_for_spark_tasks
+from forecast_assets.resources.spark import python_for_spark_tasks, spark_config
 from forecast_assets.resources.storage import Warehouse
 from forecast_assets.settings import S3_REGION, Settings
 
@@ -164,7 +164,7 @@ def spark():
     python_for_spark_tasks()
     builder = SparkSession.builder
     config = {
-        **settings_for_tests(storage="minio", s3_endpoint=minio.endpoint, s3a_jars=s3a_jars()).spark_config(),
+        **spark_config(settings_for_tests(storage="minio", s3_endpoint=minio.endpoint, s3a_jars=s3a_jars())),
         "spark.driver.memory": "3g",
         "spark.sql.shuffle.partitions": "2",
         "spark.app.name": "forecast_assets_tests",

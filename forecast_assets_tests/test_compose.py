@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from devtools.minio_server import REPO
+from forecast_assets.resources.spark import spark_config
 from forecast_assets.settings import VARIABLES, Settings
 
 SERVICES = {
@@ -157,7 +158,7 @@ def test_user_code_environment_is_what_settings_reads(project):
         assert variable in POSTGRES_VARIABLES or variable in read, f"{variable} is read by nothing"
     settings = Settings.from_env({k: str(v) for k, v in env.items()})
     assert settings.storage == "minio"
-    config = settings.spark_config()
+    config = spark_config(settings)
     master = project["services"]["spark-master"]
     assert config["spark.master"] == f"spark://{command_option(master, '--host')}:{command_option(master, '--port')}"
     assert config["spark.driver.host"] == "user-code" and config["spark.driver.bindAddress"] == "0.0.0.0"

@@ -1,7 +1,6 @@
 """Faults while writing: a process killed in the middle of writing a model, and MinIO stopped in the middle
 of a run, never leave a pointer to a partial artifact; the previous production model keeps serving."""
 
-import dataclasses
 import json
 import os
 import signal
@@ -120,7 +119,7 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_s
 
     # One candidate and the graph up to the production model: what this test is about happens there.
     settings = {"storage": "minio", "s3_endpoint": minio.endpoint, "candidates": ("random_forest",)}
-    defs = build_defs(dataclasses.replace(minio_settings, candidates=("random_forest",)))
+    defs = build_defs(minio_settings.replace(candidates=("random_forest",)))
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         first = reexecution.run(instance, range_tags(), settings, up_to="production_model")
         assert first.success

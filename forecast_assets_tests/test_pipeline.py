@@ -3,7 +3,6 @@ the command line: test_cli.py's run-data, which runs exactly that command)."""
 
 import base64
 import copy
-import dataclasses
 import io
 import json
 import os
@@ -392,7 +391,7 @@ def test_feature_dataset_check_catches_repeats_nulls_and_targets_that_are_not_th
 
 
 def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline_then_keeps_it_serving(spark, local_settings):
-    local_defs = build_defs(dataclasses.replace(local_settings, candidates=("random_forest",)))  # the gate's test
+    local_defs = build_defs(local_settings.replace(candidates=("random_forest",)))  # the gate's test
     write_periodic_noise(local_defs, "noise")
     config = json.loads(json.dumps(TEST_RUN_CONFIG))
     config["ops"]["raw_sales"] = {"config": {"landing_prefix": "noise/"}}

@@ -10,6 +10,7 @@ from devtools.minio_server import REPO
 from forecast_assets.definitions import build_defs
 from forecast_assets.jobs import automated_run_config
 from forecast_assets.landing.validation import Limits, parse_sales_file
+from forecast_assets.resources.spark import spark_config
 from forecast_assets.settings import HISTORY_START_VARIABLE, VARIABLES, Settings
 
 TODAY = date(2026, 11, 30)
@@ -76,7 +77,7 @@ def test_minio_storage_needs_an_endpoint_of_the_right_form():
         with pytest.raises(ValueError, match="FORECAST_S3_ENDPOINT=.*expected http"):
             Settings.from_env({"FORECAST_STORAGE": "minio", "FORECAST_S3_ENDPOINT": endpoint}, today=TODAY)
     settings = Settings.from_env({"FORECAST_STORAGE": "MinIO", "FORECAST_S3_ENDPOINT": "https://s3.local:9000"})
-    assert settings.spark_config()["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "true"
+    assert spark_config(settings)["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "true"
 
 
 def test_every_variable_reaches_its_field_and_empty_means_the_default():
@@ -145,3 +146,17 @@ def test_older_rows_are_refused_with_a_message_that_names_the_variable():
 def test_env_example_lists_every_variable():
     listed = (REPO / ".env.example").read_text()
     assert [variable for variable in VARIABLES.values() if f"{variable}=" not in listed] == []
+
+
+def test_only_the_named_variables_are_read_and_settings_built_in_code_read_none(monkeypatch):
+    # A shell's COLUMNS (or TIMEZONE) is not FORECAST_COLUMNS: fields are read by their variables' names only.
+    settings = Settings.from_env({"COLUMNS": "80", "TIMEZONE": "Europe/Lisbon", "profile": "small"}, today=TODAY)
+    assert (settings.columns, settings.timezone, settings.profile) == ("", "UTC", "full")
+    monkeypatch.setenv("FORECAST_PROFILE", "small")
+    assert Settings().profile == "full" and Settings.from_env().profile == "small"
+
+
+def test_a_replaced_setting_is_validated_again():
+    assert Settings().replace(candidates=("xgboost",)).candidates == ("xgboost",)
+    with pytest.raises(ValueError, match="FORECAST_CANDIDATES='lightgbm': expected one or more"):
+        Settings().replace(candidates=("lightgbm",))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from forecast_assets.resources.io_managers import JsonIOManager, SparkModelIOManager, SparkParquetIOManager
-from forecast_assets.resources.notifications import Notifier
+from forecast_assets.resources.notifications import notifier_resource
 from forecast_assets.resources.spark import spark_resource
-from forecast_assets.resources.storage import Warehouse
-from forecast_assets.resources.tracking import MlflowTracking
+from forecast_assets.resources.storage import warehouse_resource
+from forecast_assets.resources.tracking import tracking_resource
 from forecast_assets.settings import (
     DATA_BUCKET,
     EXPERIMENTS_BUCKET,
@@ -19,7 +19,7 @@ from forecast_assets.settings import (
 def build_resources(settings: Settings) -> dict:
     """The resource set for the settings: the same classes, only the warehouse's location differs."""
     pyspark = spark_resource(settings)
-    warehouse = Warehouse(**settings.warehouse_config())
+    warehouse = warehouse_resource(settings)
     return {
         "pyspark": pyspark,
         "warehouse": warehouse,
@@ -27,6 +27,6 @@ def build_resources(settings: Settings) -> dict:
         "ml_data_io": SparkParquetIOManager(warehouse=warehouse, pyspark=pyspark, bucket=DATA_BUCKET),
         "ml_models_io": SparkModelIOManager(warehouse=warehouse, pyspark=pyspark, bucket=MODELS_BUCKET),
         "ml_experiments_io": JsonIOManager(warehouse=warehouse, bucket=EXPERIMENTS_BUCKET),
-        "notifier": Notifier(**settings.notification_config()),
-        "tracking": MlflowTracking(**settings.tracking_config()),
+        "notifier": notifier_resource(settings),
+        "tracking": tracking_resource(settings),
     }

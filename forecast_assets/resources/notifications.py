@@ -9,6 +9,8 @@ from typing import Literal
 
 import dagster as dg
 
+from forecast_assets.settings import Settings
+
 
 class Notifier(dg.ConfigurableResource):
     """Sends a subject and a body through the configured channel."""
@@ -46,3 +48,20 @@ class Notifier(dg.ConfigurableResource):
             with urllib.request.urlopen(request, timeout=30) as response:
                 if response.status >= 300:
                     raise RuntimeError(f"webhook answered {response.status}")
+
+
+def notifier_resource(settings: Settings) -> Notifier:
+    """The channel of FORECAST_NOTIFY: log (default), smtp or webhook; secrets read through dg.EnvVar."""
+    config: dict = {"channel": settings.notify, "webserver_url": settings.webserver_url}
+    if settings.notify == "smtp":
+        config.update(
+            smtp_host=settings.smtp_host,
+            smtp_port=settings.smtp_port,
+            smtp_user=settings.smtp_user,
+            smtp_password=dg.EnvVar("FORECAST_SMTP_PASSWORD") if settings.smtp_password else "",
+            mail_from=settings.mail_from,
+            mail_to=settings.mail_to,
+        )
+    elif settings.notify == "webhook":
+        config["webhook_url"] = dg.EnvVar("FORECAST_WEBHOOK_URL")
+    return Notifier(**config)

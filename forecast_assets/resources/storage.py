@@ -22,6 +22,8 @@ from dagster_aws.s3 import S3Resource
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import PrivateAttr
 
+from forecast_assets.settings import S3_REGION, Settings
+
 
 class StorageError(RuntimeError):
     """A storage call failed; the message names the endpoint, bucket and key."""
@@ -239,3 +241,18 @@ def safe_key(key: str) -> str:
     if key.startswith("/") or any(part in ("..", ".") for part in parts) or "\\" in key or "\x00" in key:
         raise StorageError(f"refusing unsafe object key {key!r}")
     return key
+
+
+def warehouse_resource(settings: Settings) -> Warehouse:
+    """The warehouse of the settings: a folder, or MinIO through dagster-aws's S3Resource (its credentials
+    read through dg.EnvVar when the resource is initialized)."""
+    if settings.storage == "local":
+        return Warehouse(root_uri="file://" + settings.warehouse_root)
+    s3 = S3Resource(
+        endpoint_url=settings.s3_endpoint,
+        aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        region_name=S3_REGION,
+        max_attempts=2,
+    )
+    return Warehouse(root_uri="s3a://", s3=s3)

@@ -24,6 +24,7 @@ from pydantic import PrivateAttr
 
 from forecast_assets.ml.gate import Gate
 from forecast_assets.resources.storage import Warehouse
+from forecast_assets.settings import Settings
 
 CHAMPION_ALIAS = "champion"
 STORED_KEY_TAG = "forecast.stored_key"
@@ -241,3 +242,15 @@ def _download(warehouse: Warehouse, bucket: str, key: str, folder: Path) -> None
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(warehouse.read_bytes(bucket, stored.key) or b"")
+
+
+def tracking_resource(settings: Settings) -> MlflowTracking:
+    """Off unless MLFLOW_TRACKING_URI is set; then the URI is read through dg.EnvVar (it may carry credentials)."""
+    if not settings.mlflow:
+        return MlflowTracking()
+    return MlflowTracking(
+        tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
+        experiment=settings.mlflow_experiment,
+        registered_model=settings.mlflow_model,
+        ui_url=settings.mlflow_ui_url,
+    )
