@@ -24,13 +24,13 @@ import pandas as pd  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from forecast_assets.assets.evaluation import BASELINES  # noqa: E402
-from forecast_assets.assets.features import HOLDOUT, TRAIN  # noqa: E402
-from forecast_assets.assets.training import CANDIDATES, predicting_into  # noqa: E402
+from forecast_assets.evaluation.assets import BASELINES
+from forecast_assets.features.assets import HOLDOUT, TRAIN
 from forecast_assets.ml.features import LevelRescaler, weekly_origin  # noqa: E402
 from forecast_assets.ml.metrics import evaluate_forecasts  # noqa: E402
 from forecast_assets.ml.tuning import GrowingGBTRegressor, ProgressEvaluator, TimeSeriesCrossValidator  # noqa: E402
 from forecast_assets.resources.spark import python_for_spark_tasks  # noqa: E402
+from forecast_assets.training.assets import CANDIDATES, predicting_into
 
 
 def variants(grid: str = "full") -> dict:

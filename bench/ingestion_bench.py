@@ -49,8 +49,9 @@ def main() -> None:
     )
     import dagster as dg
 
-    from forecast_assets.assets.ingestion import limits_for, validate_landing
     from forecast_assets.definitions import build_defs
+    from forecast_assets.ingestion.assets import IngestionConfig
+    from forecast_assets.intake import validate_landing
     from forecast_assets.landing.area import list_landing
     from forecast_assets.settings import Settings
 
@@ -76,7 +77,7 @@ def main() -> None:
                 report = validate_landing(
                     warehouse,
                     list_landing(warehouse).sales,
-                    limits_for(first_day=monday.date()),
+                    IngestionConfig().limits(first_day=monday.date()),
                     [week.isoformat()],
                     week,
                     week + timedelta(7),

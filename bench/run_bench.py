@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from forecast_assets.assets.training import chosen  # noqa: E402
 from forecast_assets.settings import Settings  # noqa: E402
+from forecast_assets.training.assets import chosen
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_BENCH = (REPO / ".." / "shared" / "bench").resolve()

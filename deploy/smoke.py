@@ -31,7 +31,7 @@ import yaml
 
 from devtools.minio_server import free_port, new_server, remove
 from forecast_assets import settings
-from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.landing.demo import demo_week
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,21 +11,24 @@ from pathlib import Path
 
 import dagster as dg
 
-from forecast_assets.assets.accuracy import forecast_accuracy
-from forecast_assets.assets.checks import DOWNSTREAM_CHECKS
-from forecast_assets.assets.evaluation import best_model_beats_baselines, model_comparison, production_model
-from forecast_assets.assets.features import features
-from forecast_assets.assets.ingestion import raw_sales
-from forecast_assets.assets.lifecycle import rollback_production_model
-from forecast_assets.assets.monitoring import drift_score, sales_forecast, shadow_forecast
-from forecast_assets.assets.training import CANDIDATE_ASSETS, chosen
 from forecast_assets.automation.schedules import build_schedules
 from forecast_assets.automation.sensors import build_sensors
+from forecast_assets.evaluation.assets import model_comparison, production_model
+from forecast_assets.evaluation.checks import best_model_beats_baselines
+from forecast_assets.features.assets import features
+from forecast_assets.features.checks import feature_dataset_consistent
+from forecast_assets.ingestion.assets import raw_sales
 from forecast_assets.jobs import ml_pipeline
+from forecast_assets.monitoring.accuracy import forecast_accuracy
+from forecast_assets.monitoring.drift import drift_score
 from forecast_assets.policies import EXECUTOR
 from forecast_assets.progress import progress_console
 from forecast_assets.resources import build_resources
+from forecast_assets.serving.assets import sales_forecast, shadow_forecast
+from forecast_assets.serving.checks import production_model_serves
+from forecast_assets.serving.rollback import rollback_production_model
 from forecast_assets.settings import Settings
+from forecast_assets.training.assets import CANDIDATE_ASSETS, chosen
 
 ASSETS_BEFORE_TRAINING = [raw_sales, features]  # then the candidates of FORECAST_CANDIDATES (described_assets)
 ASSETS_AFTER_TRAINING = [
@@ -36,7 +39,7 @@ ASSETS_AFTER_TRAINING = [
     forecast_accuracy,
     drift_score,
 ]
-CHECKS = [best_model_beats_baselines, *DOWNSTREAM_CHECKS]
+CHECKS = [feature_dataset_consistent, best_model_beats_baselines, production_model_serves]
 
 
 # The product's output and the model behind it: overdue when Monday's run has not refreshed them.

@@ -3,10 +3,10 @@ config of the runs that schedules, sensors and `make run` request."""
 
 import dagster as dg
 
-from forecast_assets.assets.training import chosen
 from forecast_assets.landing.formats import ReadOptions
 from forecast_assets.policies import EXECUTOR, TRAINING_TAG
 from forecast_assets.settings import Settings
+from forecast_assets.training.assets import chosen
 
 ml_pipeline = dg.define_asset_job(
     "ml_pipeline",

@@ -21,11 +21,11 @@ from pyspark.sql import SparkSession
 
 from devtools import mlflow_server
 from devtools.minio_server import REPO, new_server, remove
-from forecast_assets.assets.training import FINITE_METRICS, chosen
 from forecast_assets.definitions import build_defs
 from forecast_assets.resources.spark import python_for_spark_tasks, spark_config
 from forecast_assets.resources.storage import Warehouse
 from forecast_assets.settings import S3_REGION, Settings
+from forecast_assets.training.assets import FINITE_METRICS, chosen
 
 CANDIDATES_TESTED = chosen(Settings())  # the default FORECAST_CANDIDATES
 TEST_RUN_CONFIG = {
@@ -69,8 +69,8 @@ ASSET_GROUPS = {
     "xgboost_model": "training",
     "model_comparison": "evaluation",
     "production_model": "evaluation",
-    "sales_forecast": "monitoring",
-    "shadow_forecast": "monitoring",
+    "sales_forecast": "serving",
+    "shadow_forecast": "serving",
     "forecast_accuracy": "monitoring",
     "drift_score": "monitoring",
 }

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from pyspark.ml import PipelineModel
 
-from forecast_assets.assets.evaluation import BASELINES, choose_per_class
+from forecast_assets.evaluation.assets import BASELINES, choose_per_class
 from forecast_assets.ml.demand import (
     ERRATIC,
     INTERMITTENT,

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from forecast_assets.assets.evaluation import BASELINES, EvaluationConfig
-from forecast_assets.assets.training import prediction_column, statistical_served
+from forecast_assets.evaluation.assets import BASELINES, EvaluationConfig
 from forecast_assets.ml.gate import Gate, decide
+from forecast_assets.training.assets import prediction_column, statistical_served
 
 
 def promotion_gate(values: dict, models: list[str], metric: str, margin: float, *champion) -> Gate:

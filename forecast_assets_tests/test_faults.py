@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from devtools.minio_server import REPO
-from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.landing.demo import demo_week
 from forecast_assets.resources.io_managers import STORED_KEY
 from forecast_assets_tests.conftest import TEST_WEEKS, load_current, range_tags, resolved
 
@@ -56,7 +56,7 @@ def served(local_defs, spark, tmp_path):
     from pyspark.ml import PipelineModel
     from pyspark.ml.regression import LinearRegression
 
-    from forecast_assets.assets.features import fit_feature_pipeline
+    from forecast_assets.features.assets import fit_feature_pipeline
 
     week = pd.Timestamp(TEST_WEEKS[1]).date()
     sales = spark.createDataFrame(pd.concat([demo_week(week - pd.Timedelta(days=7 * i)) for i in range(12)]))

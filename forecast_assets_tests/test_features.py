@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pyspark.ml import PipelineModel
 
-from forecast_assets.assets.features import daily_training_rows, fit_feature_pipeline, model_inputs
+from forecast_assets.features.assets import daily_training_rows, fit_feature_pipeline, model_inputs
 from forecast_assets.ml.features import LevelRescaler, SalesWindowFeatures
 
 START = date(2025, 1, 6)  # a Monday

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from forecast_assets.assets.ingestion import IngestionConfig, limits_for
+from forecast_assets.ingestion.assets import IngestionConfig
 from forecast_assets.landing.schema import FileProblem
 from forecast_assets.landing.validation import message, parse_sales_file
 from forecast_assets_tests.conftest import quarantined, resolved
@@ -282,7 +282,7 @@ CORPUS = [
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
 def test_each_bad_input_has_its_outcome_and_a_message_naming_file_row_and_column(case):
-    limits = limits_for(IngestionConfig(), today=TODAY)
+    limits = IngestionConfig().limits(today=TODAY)
     if case.problem:
         with pytest.raises(FileProblem) as failure:
             parse_sales_file(case.name, case.body, limits)
@@ -449,9 +449,9 @@ def test_a_landing_prefix_outside_the_bucket_is_refused(local_defs, prefix):
 def test_a_later_upload_replaces_the_days_it_holds_and_only_those():
     """run-data's uploads (one folder per call, named by landing time): for each day, the rows of the latest
     upload holding it; an earlier upload's other days stay (an export cut mid-week, then the rest of it)."""
-    from forecast_assets.assets.ingestion import latest_upload_per_day
+    from forecast_assets.intake import latest_upload_per_day
 
-    limits = limits_for(IngestionConfig(), today=date(2026, 11, 30))
+    limits = IngestionConfig().limits(today=date(2026, 11, 30))
 
     def upload(folder: str, rows: list[str]):
         return parse_sales_file(f"uploads/h/{folder}/sales.csv", csv_file(rows), limits)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from forecast_assets.assets.ingestion import IngestionConfig, limits_for
+from forecast_assets.ingestion.assets import IngestionConfig
 from forecast_assets.landing.area import INDEX_KEY
 from forecast_assets.landing.schema import FileProblem
 from forecast_assets.landing.validation import message, parse_sales_file
@@ -277,7 +277,7 @@ GOOD_ROWS = sum(c.good for c in CORPUS)
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name[:40] for c in CORPUS])
 def test_each_exporter_file_has_its_outcome(case):
-    limits = limits_for(IngestionConfig(), today=TODAY)
+    limits = IngestionConfig().limits(today=TODAY)
     if case.problem:
         with pytest.raises(FileProblem) as failure:
             parse_sales_file(case.name, case.body, limits)
@@ -296,7 +296,7 @@ def test_each_exporter_file_has_its_outcome(case):
 
 
 def test_the_days_of_the_edges_and_of_zoned_timestamps():
-    limits = limits_for(IngestionConfig(), today=TODAY)
+    limits = IngestionConfig().limits(today=TODAY)
     by_name = {c.name: c for c in CORPUS}
     edges = parse_sales_file("d.csv", by_name["date_edges.csv"].body, limits).bad["reason"].tolist()
     assert edges == [
@@ -308,7 +308,7 @@ def test_the_days_of_the_edges_and_of_zoned_timestamps():
     assert zoned.good["data_venda"].tolist() == [date(2025, 3, 4)]
     pharmacy = parse_sales_file("p.csv", by_name["pharmacy.csv"].body, limits).good
     assert pharmacy["quantidade"].tolist() == [3.67, 0.25]
-    units = limits_for(IngestionConfig(whole_units=True), today=TODAY)
+    units = IngestionConfig(whole_units=True).limits(today=TODAY)
     refused = parse_sales_file("p.csv", by_name["pharmacy.csv"].body, units).bad["reason"].tolist()
     assert refused[0] == "quantidade '3.67' is not a whole number; expected whole units (raw_sales config whole_units)"
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.demo_sales import demo_week
-from forecast_assets.assets.lifecycle import LEDGER_KEY, other_target, read_ledger
-from forecast_assets.assets.monitoring import ForecastConfig, history_since
+from forecast_assets.landing.demo import demo_week
+from forecast_assets.ledger import LEDGER_KEY, other_target, read_ledger
+from forecast_assets.serving.assets import ForecastConfig, history_since
 from forecast_assets.settings import CANDIDATE_NAMES
 from forecast_assets_tests.conftest import (
     AFTER_TRAINING,

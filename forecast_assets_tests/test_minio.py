@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.landing.demo import demo_week
 from forecast_assets.resources.storage import StorageError
 from forecast_assets.settings import S3_REGION
 from forecast_assets_tests.conftest import (

@@ -17,11 +17,11 @@ import pytest
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.features import TRAIN
-from forecast_assets.assets.training import regressor_stages, serving_model, statistical_served
 from forecast_assets.definitions import build_defs
+from forecast_assets.features.assets import TRAIN
 from forecast_assets.ml.demand import ERRATIC, LUMPY, NEW, SMOOTH
 from forecast_assets.ml.spark_internals import load_any_model
+from forecast_assets.training.assets import regressor_stages, serving_model, statistical_served
 from forecast_assets_tests.conftest import (
     AFTER_TRAINING,
     ALL_CHECKS,
@@ -116,7 +116,7 @@ def test_time_ordered_holdout_and_scaler_fitted_on_training_rows_only(graph, spa
 
 
 def test_comparison_report_scores_every_baseline_per_origin_and_horizon(graph):
-    from forecast_assets.assets.evaluation import BASELINES
+    from forecast_assets.evaluation.assets import BASELINES
 
     defs, result = graph
     report = load_current(defs, "ml_experiments_io", "model_comparison")
@@ -364,7 +364,7 @@ def write_periodic_noise(defs: dg.Definitions, prefix: str) -> None:
 
 
 def test_feature_dataset_check_catches_repeats_nulls_and_targets_that_are_not_the_sales(graph, spark):
-    from forecast_assets.assets.checks import feature_dataset_consistent
+    from forecast_assets.features.checks import feature_dataset_consistent
 
     defs, _ = graph
     dataset = load_current(defs, "ml_data_io", "feature_dataset").cache()

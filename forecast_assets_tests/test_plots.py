@@ -1,4 +1,4 @@
-"""The plots (assets/plots.py) are PNG images inlined as markdown; the forecast plot draws one panel per
+"""The plots (reporting/plots.py) are PNG images inlined as markdown; the forecast plot draws one panel per
 category, the largest `top` by recent sales, two across."""
 
 import base64
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib import image
 
-from forecast_assets.assets.plots import forecast_by_category
+from forecast_assets.reporting.plots import forecast_by_category
 
 
 def png_of(markdown: str):

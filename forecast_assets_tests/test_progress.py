@@ -5,11 +5,11 @@ import re
 import dagster as dg
 import pytest
 
-from forecast_assets.assets.training import chosen
 from forecast_assets.cli import run_config
 from forecast_assets.definitions import build_defs
 from forecast_assets.progress import progress_console
 from forecast_assets.settings import Settings
+from forecast_assets.training.assets import chosen
 
 
 def test_a_run_prints_one_line_per_step_start_and_end_and_the_assets_messages(capsys):

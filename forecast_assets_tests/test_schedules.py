@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from forecast_assets.assets.training import chosen
 from forecast_assets.definitions import build_defs
+from forecast_assets.training.assets import chosen
 from forecast_assets_tests.conftest import settings_for_tests
 
 

@@ -9,8 +9,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from forecast_assets.assets.demo_sales import demo_week
 from forecast_assets.definitions import build_defs
+from forecast_assets.landing.demo import demo_week
 from forecast_assets.resources.storage import Warehouse
 from forecast_assets_tests.conftest import quarantined, resolved, sensor, settings_for_tests, tick_new_sales_files
 

@@ -1,11 +1,11 @@
-"""pandas frames as Dagster table metadata (assets/tables.py): typed, sortable columns; missing and non-finite
+"""pandas frames as Dagster table metadata (reporting/tables.py): typed, sortable columns; missing and non-finite
 values as empty cells; the index as a named column."""
 
 import math
 
 import pandas as pd
 
-from forecast_assets.assets.tables import frame_table
+from forecast_assets.reporting.tables import frame_table
 
 
 def test_columns_are_typed_and_cells_converted():

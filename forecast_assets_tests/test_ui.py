@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from devtools.minio_server import REPO, free_port
-from forecast_assets.assets.demo_sales import demo_week
+from forecast_assets.landing.demo import demo_week
 from forecast_assets_tests.conftest import ASSET_GROUPS, TEST_WEEKS, count_whole_graph_run
 
 pytestmark = pytest.mark.browser
@@ -173,7 +173,7 @@ def test_the_catalog_lists_every_asset_and_the_lineage_shows_the_groups(ui, page
         page.get_by_text(name, exact=True).first.wait_for(state="visible")
     page.screenshot(path=screenshots / "01-catalog.png")
     page.goto(f"{ui[0]}/asset-groups", wait_until="networkidle")
-    for group in ("ingestion", "features", "training", "evaluation", "monitoring"):
+    for group in ("ingestion", "features", "training", "evaluation", "serving", "monitoring"):
         page.get_by_text(group, exact=True).first.wait_for(state="visible")
     page.screenshot(path=screenshots / "02-lineage.png")
 

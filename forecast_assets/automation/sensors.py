@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from forecast_assets.assets.ingestion import limits_for
+from forecast_assets.ingestion.assets import IngestionConfig
 from forecast_assets.jobs import automated_run_config, ml_pipeline, read_options
 from forecast_assets.landing.area import (
     DEMO_PREFIX,
@@ -44,7 +44,7 @@ def new_sales_files_tick(
             problems.append(f"{stored.key}: {NOT_A_SALES_FORMAT}")
     problems += [f"{key!r}: skipped ({why})" for key, why in landing.unaddressable.items() if key not in seen]
     seen.update(dict.fromkeys(landing.unaddressable, ""))
-    index, limits = WeekIndex(warehouse), limits_for(first_day=settings.first_week)
+    index, limits = WeekIndex(warehouse), IngestionConfig().limits(first_day=settings.first_week)
     run_config, options = automated_run_config(settings), read_options(settings)
     for stored in landing.sales:
         if stored.key.startswith(DEMO_PREFIX) or seen.get(stored.key) == stored.version:

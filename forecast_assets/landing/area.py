@@ -5,7 +5,7 @@ Layout of the bucket:
 - anything else         landed sales files (the user's, `uploads/` from the CLI, `demo/` from the generator)
 - quarantine/files/     files that can never be ingested, one copy per landed version: `<key>@<version>`,
                         with `<key>@<version>.reason.txt` beside each
-- quarantine/rows/      bad rows with their reasons, as CSV (see assets/ingestion.py)
+- quarantine/rows/      bad rows with their reasons, as CSV (see intake.py)
 - _index/weeks.json     file version -> the weeks its rows are dated in (a cache: rebuilt when missing)
 """
 

@@ -3,8 +3,8 @@
 ADI, the average inter-demand interval (days observed / days with a sale), says how often it sells; CV², the
 squared coefficient of variation of the sizes of its sales, how much they vary. Smooth sells often and evenly,
 erratic often and unevenly, intermittent rarely and evenly, lumpy rarely and unevenly. A product with too
-little history is new. Model choice per class (assets/evaluation.py) serves each class the method that scores
-best on its own holdout rows (assets/evaluation.py: choose_per_class), and `DemandClassRouter` serves that choice
+little history is new. Model choice per class (evaluation/assets.py) serves each class the method that scores
+best on its own holdout rows (evaluation/assets.py: choose_per_class), and `DemandClassRouter` serves that choice
 per product.
 """
 

@@ -15,8 +15,7 @@ from pyspark.ml.tuning import ParamGridBuilder
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.features import TRAIN
-from forecast_assets.assets.tables import frame_table
+from forecast_assets.features.assets import TRAIN
 from forecast_assets.ml import statistical
 from forecast_assets.ml.features import BaselineForecaster, ForecastCombination, LevelRescaler
 from forecast_assets.ml.tuning import (
@@ -26,6 +25,7 @@ from forecast_assets.ml.tuning import (
     TimeSeriesCrossValidator,
 )
 from forecast_assets.policies import SparkAsset, spark_asset
+from forecast_assets.reporting.tables import frame_table
 from forecast_assets.resources.tracking import MlflowTracking
 from forecast_assets.settings import CANDIDATE_NAMES, Settings
 
@@ -125,7 +125,7 @@ CANDIDATES = (
 
 
 if tuple(c.name for c in CANDIDATES) != CANDIDATE_NAMES:  # FORECAST_CANDIDATES is validated against that list
-    raise RuntimeError("settings.CANDIDATE_NAMES must list the candidates of assets/training.py, in their order")
+    raise RuntimeError("settings.CANDIDATE_NAMES must list the candidates of training/assets.py, in their order")
 
 
 def chosen(settings: Settings) -> list[Candidate]:
@@ -162,6 +162,8 @@ def feature_importances(model, features: int) -> list[float] | None:
 
 
 COMBINATION = "combination"  # model_comparison's candidate that averages the best candidates' forecasts
+
+
 PER_CLASS = "per_class"  # and the one that serves each demand class its own choice (ml/demand.py)
 
 

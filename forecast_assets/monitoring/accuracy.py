@@ -10,17 +10,21 @@ from pydantic import Field
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from forecast_assets.assets import plots
-from forecast_assets.assets.evaluation import BASELINES
-from forecast_assets.assets.monitoring import INTERVAL_COLUMNS, INTERVALS
+from forecast_assets.evaluation.assets import BASELINES
 from forecast_assets.ml.features import KEY_COLUMNS, TARGETS, SalesWindowFeatures, forecast_column
 from forecast_assets.ml.metrics import forecast_metrics
 from forecast_assets.policies import spark_asset
+from forecast_assets.reporting import plots
 from forecast_assets.resources.storage import Warehouse
+from forecast_assets.serving.assets import INTERVAL_COLUMNS, INTERVALS
 from forecast_assets.settings import DATA_BUCKET
 
 CHAMPION, SHADOW = "champion", "shadow"
+
+
 SOURCES = {"sales_forecast": CHAMPION, "shadow_forecast": SHADOW}
+
+
 WORSE_CHECK, COVERAGE_CHECK = "champion_not_worse_than_alternatives", "interval_coverage_near_nominal"
 
 

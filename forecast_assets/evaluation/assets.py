@@ -12,18 +12,27 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.assets import plots
-from forecast_assets.assets.features import HOLDOUT, TRAIN, model_inputs
-from forecast_assets.assets.lifecycle import (
-    PRODUCTION,
-    append_ledger,
-    code_version,
-    ledger_table,
-    read_ledger,
-    run_context,
+from forecast_assets.features.assets import HOLDOUT, TRAIN, model_inputs
+from forecast_assets.ledger import PRODUCTION, append_ledger, code_version, ledger_table, read_ledger, run_context
+from forecast_assets.ml import statistical
+from forecast_assets.ml.demand import CLASSES, NEW, demand_classes
+from forecast_assets.ml.features import (
+    KEY_COLUMNS,
+    BaselineForecaster,
+    LevelRescaler,
+    target_of,
+    weekly_origin,
 )
-from forecast_assets.assets.tables import frame_table
-from forecast_assets.assets.training import (
+from forecast_assets.ml.gate import Gate, decide
+from forecast_assets.ml.metrics import evaluate_forecasts
+from forecast_assets.policies import spark_asset
+from forecast_assets.reporting import plots
+from forecast_assets.reporting.tables import frame_table
+from forecast_assets.resources.io_managers import UNPARTITIONED
+from forecast_assets.resources.storage import StorageError
+from forecast_assets.serving.champion import champion_predictions, load_champion, served_entry
+from forecast_assets.settings import MODELS_BUCKET
+from forecast_assets.training.assets import (
     CANDIDATES,
     COMBINATION,
     PER_CLASS,
@@ -34,22 +43,6 @@ from forecast_assets.assets.training import (
     predicting_into,
     serving_model,
 )
-from forecast_assets.ml import statistical
-from forecast_assets.ml.demand import CLASSES, NEW, demand_classes
-from forecast_assets.ml.features import (
-    KEY_COLUMNS,
-    BaselineForecaster,
-    LevelRescaler,
-    SalesWindowFeatures,
-    target_of,
-    weekly_origin,
-)
-from forecast_assets.ml.gate import Gate, decide
-from forecast_assets.ml.metrics import evaluate_forecasts
-from forecast_assets.policies import spark_asset
-from forecast_assets.resources.io_managers import UNPARTITIONED
-from forecast_assets.resources.storage import StorageError
-from forecast_assets.settings import MODELS_BUCKET
 
 # Baselines, scored on the same holdout rows: each is a feature column known at the origin (see
 # ml/features.py), or zero. Zero is strong on absolute error for series that mostly do not sell.
@@ -64,7 +57,11 @@ BASELINES = {
     "same_weekday_mean_8w": "same_weekday_8w",
     "zero": None,
 }
+
+
 SHORT_NAMES = {c.asset_name: c.name for c in CANDIDATES}
+
+
 GATE_CHECK = "best_model_beats_baselines"
 
 
@@ -164,76 +161,6 @@ def choose_per_class(
     overall = choose(frame)
     chosen = {cls: choose(rows) for cls, rows in frame.groupby("demand_class", sort=False)}
     return {cls: chosen.get(cls) or {**overall, "products": 0, "rows": 0, "from_all_rows": True} for cls in CLASSES}
-
-
-def served_entry(report: dict) -> tuple[str, dict]:
-    """What serves after a model_comparison report: the best candidate when the gate passed, else the champion
-    (it keeps serving), else the best baseline (a first run), with its report entry."""
-    gate = Gate.of(report["gate"])
-    if gate.passed:
-        return gate.best_model, report["models"][gate.best_model]
-    if report.get("champion"):
-        return report["champion"]["model"], report["champion"]
-    return gate.best_baseline, report["baselines"][gate.best_baseline]
-
-
-def load_champion(context) -> tuple[PipelineModel, dict] | tuple[None, None]:
-    """The production model that serves (the champion) and what the ledger knows of it, or (None, None)."""
-    io_manager = context.resources.ml_models_io
-    current = io_manager.read_manifest(PRODUCTION)["current"].get(UNPARTITIONED)
-    if current is None:
-        return None, None
-    known = next(
-        (
-            e
-            for e in reversed(read_ledger(context.resources.warehouse, context.instance))
-            if e.get("key") == current["key"]
-        ),
-        {},
-    )
-    info = {
-        "model": known.get("model") or "production_model",
-        "kind": known.get("kind") or "model",
-        "version": current["version"],
-        "key": current["key"],
-    }
-    return io_manager.load_key(current["key"]), info
-
-
-STATISTICAL_PARAMS = ("statisticalModels", "statisticalOrigins")  # what a served window stage adds, at serving
-
-
-def champion_predictions(
-    champion: PipelineModel,
-    windows: SalesWindowFeatures,
-    holdout: DataFrame,
-    raw_sales: DataFrame,
-    statistical_rows: DataFrame | None = None,
-) -> DataFrame:
-    """The champion's forecasts for the holdout rows (KEY_COLUMNS + `champion`), through its own fitted stages.
-    When its window step has this run's parameters, the window columns of the holdout rows are exactly what
-    it would compute, so only its later stages (its indexers, scaler, regressor) run, with the statistical
-    forecasts it reads (this run's `statistical_rows` when they hold them, else fitted for these origins);
-    otherwise it reads the raw sales whole, as it would in production."""
-    theirs = champion.stages[0]
-    same = type(theirs) is type(windows) and all(
-        theirs.getOrDefault(p.name) == windows.getOrDefault(p.name)
-        for p in windows.params
-        if p.name not in STATISTICAL_PARAMS
-    )
-    if same:
-        rows = holdout.drop("produto_idx", "categoria_idx", "features")
-        if needed := theirs.statistical_models():
-            columns = [statistical.column_of(n) for n in needed]
-            if statistical_rows is None or not set(columns) <= set(statistical_rows.columns):
-                origins = [r[0] for r in holdout.select("origin_date").distinct().collect()]
-                statistical_rows = theirs.statistical_forecasts(raw_sales, origins)
-            rows = rows.join(statistical_rows.select(*KEY_COLUMNS, *columns), KEY_COLUMNS, "left")
-        scored = PipelineModel(stages=champion.stages[1:]).transform(rows)
-    else:
-        origins = [r[0] for r in holdout.select("origin_date").distinct().collect()]
-        scored = champion.transform(raw_sales).filter(F.col("origin_date").isin(*origins) & F.col("complete"))
-    return scored.select(*KEY_COLUMNS, F.col("prediction").alias("champion"))
 
 
 @spark_asset(
@@ -526,43 +453,6 @@ def metrics_table(scores: dict[str, dict], gate_metric: str) -> pd.DataFrame:
         for name, entry in scores.items()
     }
     return pd.DataFrame(rows).T.sort_values(gate_metric)
-
-
-@dg.asset_check(asset="model_comparison", name=GATE_CHECK, blocking=True, required_resource_keys={"ml_models_io"})
-def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_comparison: dict) -> dg.AssetCheckResult:
-    """Promotion gate: the best candidate must beat the best of the baselines by at least `min_improvement`
-    and the champion (the production model that serves, re-scored on the same holdout) by at least
-    `champion_min_improvement`, on the gate metric (mean over the holdout origins). A refused candidate is a
-    warning while something can serve: the champion keeps serving, or, with no production model yet, the
-    best baseline is promoted so that a first run still forecasts. It blocks (an error) only when a production
-    model is stored but could not be re-scored, and the candidate did not beat the baselines."""
-    gate = Gate.of(model_comparison["gate"])
-    # What the warehouse holds decides, not this instance's event log (a fresh DAGSTER_HOME on an old warehouse);
-    # a production model of another target (valor_total, quantidade) makes this the target's first run.
-    first = not context.resources.ml_models_io.read_manifest(PRODUCTION)["current"] or bool(gate.champion_other_target)
-    champion = gate.champion
-    serves = gate.best_model if gate.passed else champion["model"] if champion else gate.best_baseline
-    return dg.AssetCheckResult(
-        passed=gate.passed,
-        severity=dg.AssetCheckSeverity.WARN if first or champion else dg.AssetCheckSeverity.ERROR,
-        description=gate.words(first_run=first),
-        metadata={
-            "best_model": gate.best_model,
-            "best_baseline": gate.best_baseline or "none",
-            "champion": f"{champion['model']} (version {champion['version']})" if champion else "none",
-            "decided_by": gate.decided_by,
-            "metric": gate.metric,
-            "best_model_value": gate.best_model_value,
-            "best_baseline_value": gate.best_baseline_value,
-            "champion_value": gate.champion_value,
-            "ratio_to_best_baseline": gate.ratio_to_best_baseline,
-            "ratio_to_champion": gate.ratio_to_champion,
-            "min_improvement": gate.min_improvement,
-            "champion_min_improvement": gate.champion_min_improvement,
-            "promotes": gate.best_model if gate.passed else (gate.best_baseline if first else "nothing"),
-            "serves": serves if (gate.passed or first or champion) else "the stored production model (blocked)",
-        },
-    )
 
 
 @spark_asset(

@@ -14,6 +14,8 @@ from forecast_assets.ml.features import SalesWindowFeatures, check_holidays_coun
 from forecast_assets.policies import spark_multi_asset
 
 WINDOW_FEATURES = SalesWindowFeatures()
+
+
 INDEXED = ["produto_idx", "categoria_idx"]  # the product and its category, as indices: the models' first inputs
 
 

@@ -1,22 +1,16 @@
-"""Checks downstream of raw_sales: the feature dataset adds up, the production model serves what was scored.
+"""The feature dataset's blocking check: it adds up to the raw sales it was built from.
 
 (raw_sales's own checks are yielded by the asset itself, from the validation of every landed row; the
-candidates check their cross-validation metrics and drift_score reports drift, in their own modules.)
+candidates check their cross-validation metrics, the gate and the serving check live with their stages.)
 """
-
-import math
 
 import dagster as dg
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.assets.evaluation import served_entry
-from forecast_assets.assets.features import HOLDOUT, TRAIN, model_inputs
+from forecast_assets.features.assets import HOLDOUT, TRAIN, model_inputs
 from forecast_assets.ml.features import KEY_COLUMNS, target_of
-from forecast_assets.ml.metrics import forecast_metrics
-
-RAW_SALES_IN = {"raw_sales": dg.AssetIn()}
 
 
 def _null_or_nan(column: str):
@@ -24,7 +18,7 @@ def _null_or_nan(column: str):
 
 
 @dg.asset_check(
-    asset="feature_dataset", blocking=True, additional_ins={**RAW_SALES_IN, "feature_pipeline": dg.AssetIn()}
+    asset="feature_dataset", blocking=True, additional_ins={"raw_sales": dg.AssetIn(), "feature_pipeline": dg.AssetIn()}
 )
 def feature_dataset_consistent(
     feature_dataset: DataFrame, raw_sales: DataFrame, feature_pipeline: PipelineModel
@@ -81,43 +75,3 @@ def feature_dataset_consistent(
             "mismatched_targets": len(examples),
         },
     )
-
-
-@dg.asset_check(
-    asset="production_model",
-    blocking=True,
-    additional_ins={**RAW_SALES_IN, "model_comparison": dg.AssetIn()},
-)
-def production_model_serves(
-    production_model: PipelineModel, raw_sales: DataFrame, model_comparison: dict
-) -> dg.AssetCheckResult:
-    """The stored production model, loaded back through its pointer, turns raw sales rows into finite
-    forecasts for every holdout row (the last K origins, H days each) and reproduces the holdout RMSE that
-    model_comparison scored."""
-    holdout = model_comparison["holdout"]
-    scored = (  # the whole history, as in training: a shorter one would start every series later
-        production_model.transform(raw_sales)
-        .filter(F.col("origin_date").isin(*holdout["origins"]) & F.col("complete"))
-        .select("target", "prediction")
-        .toPandas()
-    )
-    expected = served_entry(model_comparison)[1]["metrics"]["rmse"]
-    finite = bool(len(scored)) and all(math.isfinite(v) for v in scored["prediction"])
-    rmse = (
-        forecast_metrics(scored["target"].to_numpy(), scored["prediction"].to_numpy(), 1.0)["rmse"] if finite else None
-    )
-    passed = finite and len(scored) == holdout["rows"] and math.isclose(rmse, expected, rel_tol=1e-6, abs_tol=1e-6)
-    return dg.AssetCheckResult(
-        passed=passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"serves {len(scored)} holdout rows at rmse {rmse:.4f}, as scored"
-            if passed
-            else f"the stored production model does not reproduce its evaluation: {len(scored)} of "
-            f"{holdout['rows']} holdout rows, finite predictions: {finite}, rmse {rmse} vs {expected:.4f}"
-        ),
-        metadata={"holdout_rows": len(scored), "rmse": rmse, "scored_rmse": expected},
-    )
-
-
-DOWNSTREAM_CHECKS = [feature_dataset_consistent, production_model_serves]

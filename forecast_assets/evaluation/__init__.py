@@ -1,0 +1,1 @@
+"""Evaluation: every candidate against the baselines and the champion; the gate; promotion."""

@@ -1,0 +1,1 @@
+"""Ingestion: landed sales files -> the weekly raw_sales partitions."""

@@ -1,0 +1,1 @@
+"""Reporting: plots and tables for the UI's metadata."""

@@ -1,0 +1,1 @@
+"""Training: one asset per candidate regressor, each tuned by time-ordered cross-validation."""
