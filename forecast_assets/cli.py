@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from forecast_assets.ml.gate import Gate
+from forecast_assets.ml.report import ComparisonReport
 from forecast_assets.partitions import DEMO_WEEKS, weekly_partitions
 from forecast_assets.settings import BUCKETS, HISTORY_START_VARIABLE, LANDING_BUCKET, Settings
 
@@ -134,7 +134,7 @@ def stored_history() -> tuple[list[str], str | None, int]:
     from forecast_assets.landing.area import list_landing
 
     with _resource("processed_data_io") as io_manager:
-        current = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"]
+        current = io_manager.read_manifest(dg.AssetKey("raw_sales")).current
     with _resource("warehouse") as warehouse:
         landing = list_landing(warehouse)
     folders = sorted(
@@ -147,12 +147,14 @@ def stored_history() -> tuple[list[str], str | None, int]:
 def start_new_history(reason: str) -> int:
     """Take every stored raw_sales week out of the history training reads (the versions stay stored, the
     manifest keeps them under `retired`); returns how many weeks."""
+    from forecast_assets.resources.io_managers import Manifest
+
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
-    def retire(manifest: dict) -> int:
-        weeks = len(manifest["current"])
-        manifest.setdefault("retired", []).append({"at": now, "reason": reason, "current": manifest["current"]})
-        manifest["current"] = {}
+    def retire(manifest: Manifest) -> int:
+        weeks = len(manifest.current)
+        manifest.retired.append({"at": now, "reason": reason, "current": manifest.current})
+        manifest.current = {}
         return weeks
 
     with _resource("processed_data_io") as io_manager:
@@ -328,15 +330,14 @@ def summary(instance: dg.DagsterInstance) -> str:
         lines.append(f"rows ingested: {raw.get('row_count')} ({raw.get('weeks')} weeks, {raw.get('date_range')})")
     report = _latest_report()
     if report:
-        gate = Gate.of(report["gate"])
-        holdout = report["holdout"]
+        gate, holdout = report.gate, report.holdout
         lines.append(
-            f"holdout: {len(holdout['origins'])} weekly origins x {holdout['horizon_days']} days "
-            f"({holdout['first_date']} .. {holdout['last_date']}); means over origins, gate metric {gate.metric}:"
+            f"holdout: {len(holdout.origins)} weekly origins x {holdout.horizon_days} days "
+            f"({holdout.span}); means over origins, gate metric {gate.metric}:"
         )
         lines.append(f"  {'':<22}{'rmse':>10}{'mae':>10}{'wape':>8}{'wk_wape':>8}{'mase':>8}{'vs best base':>13}")
-        for group in ("models", "baselines"):
-            for name, entry in sorted(report[group].items(), key=lambda item: _sort_key(item[1], gate.metric)):
+        for group in (report.models, report.baselines):
+            for name, entry in sorted(group.items(), key=lambda item: _sort_key(item[1], gate.metric)):
                 m = entry.get("origin_mean") or {}
                 lines.append(
                     f"  {name:<22}{_num(m.get('rmse')):>10}{_num(m.get('mae')):>10}{_num(m.get('wape')):>8}"
@@ -383,9 +384,10 @@ def _forecast_table():
     return table
 
 
-def _latest_report() -> dict | None:
+def _latest_report() -> ComparisonReport | None:
     with _resource("ml_experiments_io") as io_manager:
-        return io_manager.load_current(dg.AssetKey("model_comparison"))
+        stored = io_manager.load_current(dg.AssetKey("model_comparison"))
+    return ComparisonReport.of(stored) if stored else None
 
 
 def create_buckets() -> list[str]:

@@ -66,7 +66,7 @@ def test_a_damaged_manifest_is_one_error_and_is_restored_from_the_versions(store
     warehouse = io_manager.warehouse
     before = io_manager.read_manifest(RAW)
     rows = load_current(defs, "processed_data_io", "raw_sales").count()
-    assert before["current"][LAST_WEEK]["version"] == 2 and before["current"][TEST_WEEKS[0]]["version"] == 1
+    assert before.current[LAST_WEEK]["version"] == 2 and before.current[TEST_WEEKS[0]]["version"] == 1
     body = warehouse.read_bytes("processed-data", "raw_sales/_manifest.json")
     warehouse.write_bytes("processed-data", "raw_sales/_manifest.json", body[: len(body) // 2])
 
@@ -82,9 +82,9 @@ def test_a_damaged_manifest_is_one_error_and_is_restored_from_the_versions(store
 
     said = io_manager.restore_manifest(RAW, instance)
     restored = io_manager.read_manifest(RAW)
-    assert restored["last_version"] == 2
-    assert {k: (e["key"], e["version"]) for k, e in restored["current"].items()} == {
-        k: (e["key"], e["version"]) for k, e in before["current"].items()
+    assert restored.last_version == 2
+    assert {k: (e["key"], e["version"]) for k, e in restored.current.items()} == {
+        k: (e["key"], e["version"]) for k, e in before.current.items()
     }
     assert load_current(defs, "processed_data_io", "raw_sales").count() == rows
     (kept,) = [line.rsplit(" ", 1)[1] for line in said if line.startswith("the replaced manifest is kept as ")]

@@ -106,7 +106,9 @@ def test_assets_carry_owners_tags_storage_kind_freshness_and_code_links():
     assert node.owners == ["team:sales-analytics", "ana@example.com"]
     assert node.freshness_policy.deadline_cron == "0 9 * * 1"
     (reference,) = node.metadata["dagster/code_references"].code_references
-    assert reference.url.startswith("https://github.com/example/forecast_assets/tree/main/forecast_assets/serving/assets.py#L")
+    assert reference.url.startswith(
+        "https://github.com/example/forecast_assets/tree/main/forecast_assets/serving/assets.py#L"
+    )
     with pytest.raises(ValueError, match="FORECAST_OWNERS: 'nobody' is neither an e-mail address nor team:<name>"):
         Settings(owners=("nobody",))
 

@@ -1,12 +1,14 @@
-"""The promotion gate (ml/gate.py), on hand-made numbers (no Spark needed)."""
+"""The promotion gate (ml/gate.py) and the comparison report (ml/report.py), on hand-made numbers (no Spark needed)."""
 
 import dataclasses
+import json
 import math
 
 import pytest
 
 from forecast_assets.evaluation.assets import BASELINES, EvaluationConfig
 from forecast_assets.ml.gate import Gate, decide
+from forecast_assets.ml.report import ComparisonReport, Holdout
 from forecast_assets.training.assets import prediction_column, statistical_served
 
 
@@ -111,3 +113,38 @@ def test_a_served_model_names_the_statistical_forecasts_its_window_stage_must_ma
     entry = {"routing": routing, "combination_members": ["random_forest", "ets"]}
     assert statistical_served("per_class", entry) == ["auto_ets", "ets"]
     assert prediction_column("ets") == "stat_ets" and prediction_column("xgboost") == "xgboost_prediction"
+
+
+def comparison(gate: Gate, champion: dict | None) -> ComparisonReport:
+    holdout = Holdout(
+        rows=14, origins=["2026-11-01", "2026-11-08"], horizon_days=7, first_date="2026-11-02", last_date="2026-11-15"
+    )
+    return ComparisonReport(
+        run_id="r1",
+        best_model=gate.best_model,
+        metric_for_selection=gate.metric,
+        gate=gate,
+        holdout=holdout,
+        mase_scale_seasonal_naive_train_mae=1.5,
+        feature_dataset={"sales_range": "2026-01-05 .. 2026-11-15"},
+        models={"a": {"origin_mean": {"rmse": 95.0}, "best_params": {"maxDepth": 5}}},
+        baselines={name: {"origin_mean": {"rmse": 100.0}, "column": column} for name, column in BASELINES.items()},
+        champion=champion,
+        demand_classes={},
+    )
+
+
+def test_the_comparison_report_reads_back_as_stored_and_says_what_serves():
+    promoted = promotion_gate(scores({"a": 95.0}, {"zero": 100.0}), ["a"], "rmse", 0.02)
+    report = comparison(promoted, None)
+    stored = json.loads(json.dumps(report.as_dict()))  # what the JSON IO manager writes and reads
+    assert json.dumps(ComparisonReport.of(stored).as_dict()) == json.dumps(report.as_dict())  # (NaN != NaN)
+    assert stored["gate"]["passed"] and stored["holdout"]["origins"] == ["2026-11-01", "2026-11-08"]
+    assert report.served_entry() == ("a", report.models["a"]) and report.holdout.span == "2026-11-02 .. 2026-11-15"
+    # refused: the champion keeps serving; on a first run, the best baseline
+    champion = {"model": "old", "kind": "model", "version": 3, "key": "production_model/v0003"}
+    values = {**scores({"a": 99.0}, {"zero": 100.0}), "champion": {"origin_mean": {"rmse": 90.0}}}
+    refused = promotion_gate(values, ["a"], "rmse", 0.02, champion)
+    assert comparison(refused, champion).served_entry() == ("old", champion)
+    first = promotion_gate(scores({"a": 120.0}, {"zero": 100.0}), ["a"], "rmse", 0.02)
+    assert comparison(first, None).served_entry()[0] == first.best_baseline == "zero"

@@ -1,7 +1,6 @@
 """Faults while writing: a process killed in the middle of writing a model, and MinIO stopped in the middle
 of a run, never leave a pointer to a partial artifact; the previous production model keeps serving."""
 
-import json
 import os
 import signal
 import subprocess
@@ -73,7 +72,7 @@ def test_a_process_killed_while_writing_the_model_leaves_the_previous_one_servin
     defs, warehouse = served
     io_manager = resolved(defs, "ml_models_io")
     key = dg.AssetKey("production_model")
-    assert io_manager.read_manifest(key)["last_version"] == 1
+    assert io_manager.read_manifest(key).last_version == 1
     partial = warehouse / "ml-models" / "production_model" / "v0002"
 
     env = {**os.environ, "FORECAST_STORAGE": "local", "FORECAST_WAREHOUSE": str(warehouse), "SPARK_DRIVER_MEMORY": "1g"}
@@ -96,7 +95,7 @@ def test_a_process_killed_while_writing_the_model_leaves_the_previous_one_servin
     assert partial.exists()
 
     manifest = io_manager.read_manifest(key)  # the killed write had reserved version 2; the pointer never moved
-    assert manifest["last_version"] == 2 and manifest["current"]["__all__"]["key"] == "production_model/v0001"
+    assert manifest.last_version == 2 and manifest.pointer()["key"] == "production_model/v0001"
     count, finite = _forecast(io_manager.load_current(key), spark)
     assert count > 0 and finite  # the previous version keeps serving
 
@@ -106,8 +105,8 @@ def test_a_process_killed_while_writing_the_model_leaves_the_previous_one_servin
     setattr(model, STORED_KEY, None)  # written anew, not re-pointed to v0001
     io_manager.handle_output(context, model)
     manifest = io_manager.read_manifest(key)
-    assert manifest["last_version"] == 3 and manifest["current"]["__all__"]["run_id"] == "after-the-kill"
-    assert manifest["current"]["__all__"]["key"] == "production_model/v0003"
+    assert manifest.last_version == 3 and manifest.pointer()["run_id"] == "after-the-kill"
+    assert manifest.pointer()["key"] == "production_model/v0003"
     assert _forecast(io_manager.load_current(key), spark) == (count, True)
 
 
@@ -125,7 +124,7 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_s
         assert first.success
         models = resolved(defs, "ml_models_io")
         before = models.read_manifest(dg.AssetKey("production_model"))
-        assert before["last_version"] == 1
+        assert before.last_version == 1
 
         stopped = threading.Event()
 
@@ -173,8 +172,8 @@ def test_minio_stopped_in_the_middle_of_a_run_then_reexecution_completes(minio_s
         recovered = reexecution.reexecute_from_failure(instance, failed.run_id, settings)
         assert recovered.success
         after = models.read_manifest(dg.AssetKey("production_model"))
-        assert after["last_version"] == 2 and after["current"]["__all__"]["run_id"] == recovered.run_id
-        manifest_json = json.dumps(after)
+        assert after.last_version == 2 and after.pointer()["run_id"] == recovered.run_id
+        manifest_json = after.as_json().decode()
         assert "v0002" in manifest_json
 
     # Three runs used MinIO's secret (from the environment): nothing the instance stored holds it, neither the

@@ -326,7 +326,7 @@ def run_week(defs: dg.Definitions, max_bad_fraction: float, prefix: str = "corpu
 
 def stored_week(defs: dg.Definitions) -> pd.DataFrame:
     io_manager = resolved(defs, "processed_data_io")
-    entry = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"][WEEK]
+    entry = io_manager.read_manifest(dg.AssetKey("raw_sales")).current[WEEK]
     return io_manager.read_version(None, [io_manager.warehouse.uri("processed-data", entry["key"])]).toPandas()
 
 

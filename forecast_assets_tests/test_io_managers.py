@@ -42,7 +42,7 @@ def test_two_writers_at_once_never_share_a_version_or_lose_a_pointer_move(new_wa
             for i in range(10):
                 context = dg.build_output_context(asset_key=REPORT, run_id=f"{name}-{i}")
                 manager.handle_output(context, {"writer": name, "i": i})
-                written[name].append(manager.read_manifest(REPORT)["current"][UNPARTITIONED]["version"])
+                written[name].append(manager.read_manifest(REPORT).pointer()["version"])
                 version = manager.reserve_version(REPORT)
                 manager.point_to(REPORT, {f"{name}-{i}": {"key": f"report/v{version:04d}.json"}}, version, name)
 
@@ -50,8 +50,8 @@ def test_two_writers_at_once_never_share_a_version_or_lose_a_pointer_move(new_wa
 
     run_at_once(writer("a"), writer("b"))
     manifest = managers["a"].read_manifest(REPORT)
-    assert manifest["last_version"] == 40  # 20 writes and 20 pointer moves, each with a number of its own
-    partitions = {k: v["version"] for k, v in manifest["current"].items() if k != UNPARTITIONED}
+    assert manifest.last_version == 40  # 20 writes and 20 pointer moves, each with a number of its own
+    partitions = {k: v["version"] for k, v in manifest.current.items() if k != UNPARTITIONED}
     assert set(partitions) == {f"{n}-{i}" for n in "ab" for i in range(10)}  # no pointer move lost
     assert len(set(partitions.values())) == 20
     documents = {}

@@ -334,7 +334,7 @@ def run_week(defs):
 
 def stored_week(defs) -> pd.DataFrame:
     io_manager = resolved(defs, "processed_data_io")
-    entry = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"][WEEK]
+    entry = io_manager.read_manifest(dg.AssetKey("raw_sales")).current[WEEK]
     return io_manager.read_version(None, [io_manager.warehouse.uri("processed-data", entry["key"])]).toPandas()
 
 
@@ -487,14 +487,14 @@ def test_weeks_stored_by_an_older_release_are_read_with_new_ones(local_defs, spa
     dg.materialize([raw_sales], resources=local_defs.resources, partition_key=WEEK, run_config=config)
     io_manager = resolved(local_defs, "processed_data_io")
     manifest = io_manager.read_manifest(dg.AssetKey("raw_sales"))
-    entry = manifest["current"][WEEK]
+    entry = manifest.current[WEEK]
     older = spark.read.parquet(warehouse.uri("processed-data", entry["key"]))
     legacy_key = "raw_sales/v0000/dagster_partition=" + WEEK
     older.withColumn("quantidade", F.col("quantidade").cast("long")).write.parquet(
         warehouse.uri("processed-data", legacy_key)
     )
     legacy = {k: v for k, v in entry.items() if k != "schema"} | {"key": legacy_key}
-    io_manager.update_manifest(dg.AssetKey("raw_sales"), lambda manifest: manifest["current"].update({WEEK: legacy}))
+    io_manager.update_manifest(dg.AssetKey("raw_sales"), lambda manifest: manifest.current.update({WEEK: legacy}))
 
     dg.materialize([raw_sales], resources=local_defs.resources, partition_key="2025-03-10", run_config=config)
     both = io_manager.load_current(dg.AssetKey("raw_sales"))

@@ -45,7 +45,7 @@ def forecast(defs) -> pd.DataFrame:
 
 
 def current(defs) -> dict:
-    return resolved(defs, "ml_models_io").read_manifest(PRODUCTION)["current"]["__all__"]
+    return resolved(defs, "ml_models_io").read_manifest(PRODUCTION).pointer()
 
 
 def rollback(defs, instance, **config) -> dg.ExecuteInProcessResult:

@@ -47,7 +47,7 @@ def test_a_sales_file_uploaded_to_raw_data_is_ingested(minio_defs, minio):
 
 def load_current_partition(defs, partition_key: str):
     io_manager = resolved(defs, "processed_data_io")
-    entry = io_manager.read_manifest(dg.AssetKey("raw_sales"))["current"][partition_key]
+    entry = io_manager.read_manifest(dg.AssetKey("raw_sales")).current[partition_key]
     return io_manager.read_version(None, [io_manager.warehouse.uri("processed-data", entry["key"])])
 
 

@@ -430,5 +430,5 @@ def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline_then_keeps_
     production = again.asset_materializations_for_node("production_model")[0].metadata
     assert production["event"].value == "refusal" and production["kind"].value == "baseline"
     after = resolved(local_defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))
-    assert after["last_version"] == before["last_version"] + 1
-    assert after["current"]["__all__"]["key"] == before["current"]["__all__"]["key"]  # the same model serves
+    assert after.last_version == before.last_version + 1
+    assert after.pointer()["key"] == before.pointer()["key"]  # the same model serves

@@ -23,14 +23,14 @@ from forecast_assets.ml.features import (
     target_of,
     weekly_origin,
 )
-from forecast_assets.ml.gate import Gate, decide
+from forecast_assets.ml.gate import decide
 from forecast_assets.ml.metrics import evaluate_forecasts
+from forecast_assets.ml.report import ComparisonReport, Holdout
 from forecast_assets.policies import spark_asset
 from forecast_assets.reporting import plots
 from forecast_assets.reporting.tables import frame_table
-from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError
-from forecast_assets.serving.champion import champion_predictions, load_champion, served_entry
+from forecast_assets.serving.champion import champion_predictions, load_champion
 from forecast_assets.settings import MODELS_BUCKET
 from forecast_assets.training.assets import (
     CANDIDATES,
@@ -361,25 +361,25 @@ def model_comparison(
             "feature_importances": None,
         }
     origins = sorted(str(o) for o in frame["origin_date"].unique())
-    report = {
-        "run_id": context.run_id,
-        "best_model": best,
-        "metric_for_selection": config.gate_metric,
-        "gate": gate.as_dict(),
-        "holdout": {
-            "rows": len(frame),
-            "origins": origins,
-            "horizon_days": int(frame["horizon"].max()),
-            "first_date": str(frame["forecast_date"].min()),
-            "last_date": str(frame["forecast_date"].max()),
-        },
-        "mase_scale_seasonal_naive_train_mae": scale,
-        "feature_dataset": lineage,
-        "models": entries,
-        "baselines": {name: {**scores[name], "column": column} for name, column in BASELINES.items()},
-        "champion": {**champion, **scores["champion"]} if champion else None,
-        "demand_classes": per_class,
-    }
+    report = ComparisonReport(
+        run_id=context.run_id,
+        best_model=best,
+        metric_for_selection=config.gate_metric,
+        gate=gate,
+        holdout=Holdout(
+            rows=len(frame),
+            origins=origins,
+            horizon_days=int(frame["horizon"].max()),
+            first_date=str(frame["forecast_date"].min()),
+            last_date=str(frame["forecast_date"].max()),
+        ),
+        mase_scale_seasonal_naive_train_mae=scale,
+        feature_dataset=lineage,
+        models=entries,
+        baselines={name: {**scores[name], "column": column} for name, column in BASELINES.items()},
+        champion={**champion, **scores["champion"]} if champion else None,
+        demand_classes=per_class,
+    )
 
     table = metrics_table(scores, config.gate_metric)
     class_table = pd.DataFrame.from_dict(
@@ -401,7 +401,7 @@ def model_comparison(
         f"**{'Promoted' if gate.passed else 'Not promoted'}: {gate.words()}.**"
         + (f" ({champion_error})" if champion_error else ""),
         f"Holdout: {len(origins)} weekly origins ({', '.join(origins)}), each forecasting "
-        f"{report['holdout']['horizon_days']} days; metrics are means over origins (± their standard deviation).",
+        f"{report.holdout.horizon_days} days; metrics are means over origins (± their standard deviation).",
         table.round(4).to_markdown(),
         f"Per demand class ({config.gate_metric} on each class's rows; the choice is what `per_class` serves it):\n\n"
         + class_table.to_markdown(),
@@ -415,7 +415,7 @@ def model_comparison(
         sections.append(plots.feature_importances(importances))
     tracked = context.resources.tracking.log_comparison(context, report, config.model_dump())
     return dg.Output(
-        report,
+        report.as_dict(),
         metadata={
             "best_model": best,
             "gate_metric": config.gate_metric,
@@ -475,11 +475,11 @@ def production_model(
     at its stored folder: nothing is copied); on a first run whose candidates lose, the best baseline (a
     BaselineForecaster stage). Every promotion and refusal is appended to the ledger in
     ml-experiments/ledger/production_model.json, shown here as a table."""
-    gate = Gate.of(model_comparison["gate"])
-    served, entry = served_entry(model_comparison)
-    champion = model_comparison.get("champion")
+    report = ComparisonReport.of(model_comparison)
+    gate, champion = report.gate, report.champion
+    served, entry = report.served_entry()
     if gate.passed:
-        weeks = len(model_comparison["holdout"]["origins"])
+        weeks = len(report.holdout.origins)
         model = serving_model(served, feature_pipeline, fitted_by_name(candidates), entry, weeks)
         event, kind, params = "promotion", "model", entry.get("best_params")
     elif champion:
@@ -492,8 +492,9 @@ def production_model(
         context.log.warning(f"no candidate beats the baselines: serving the best baseline, {served}")
     warehouse, tracking = context.resources.warehouse, context.resources.tracking
     entries = read_ledger(warehouse, context.instance)
-    manifest = context.resources.ml_models_io.read_manifest(PRODUCTION)
-    version = manifest["last_version"] + 1  # the version the IO manager is about to write
+    version = (
+        context.resources.ml_models_io.read_manifest(PRODUCTION).last_version + 1
+    )  # the version the IO manager is about to write
     metric = gate.metric
     ledger_entry = {
         "event": event,
@@ -503,8 +504,8 @@ def production_model(
         **run_context(context.run),
         "code_version": code_version(),
         "data": {
-            "sales_range": model_comparison["feature_dataset"].get("sales_range"),
-            "holdout": model_comparison["holdout"]["origins"],
+            "sales_range": report.feature_dataset.get("sales_range"),
+            "holdout": report.holdout.origins,
         },
         "model": served,
         "kind": kind,
@@ -536,17 +537,17 @@ def production_model(
             "best_baseline": gate.best_baseline or "none",
             "ratio_to_best_baseline": gate.ratio_to_best_baseline,
             "ratio_to_champion": gate.ratio_to_champion,
-            "horizon_days": model_comparison["holdout"]["horizon_days"],
-            "trained_in_run": model_comparison["run_id"],
-            "sales_range": model_comparison["feature_dataset"].get("sales_range", ""),
-            "holdout": f"{model_comparison['holdout']['first_date']} .. {model_comparison['holdout']['last_date']}",
+            "horizon_days": report.holdout.horizon_days,
+            "trained_in_run": report.run_id,
+            "sales_range": report.feature_dataset.get("sales_range", ""),
+            "holdout": report.holdout.span,
             "ledger": ledger_table([*entries, ledger_entry]),
             **tracking.link(context),
         },
     )
     # The pointer has moved (the IO manager ran when the output was yielded): the ledger is written last,
     # with the version and folder the manifest now names.
-    current = context.resources.ml_models_io.read_manifest(PRODUCTION)["current"][UNPARTITIONED]
+    current = context.resources.ml_models_io.read_manifest(PRODUCTION).pointer()
     ledger_entry = {**ledger_entry, "version": current["version"], "key": current["key"]}
     if registered := tracking.serve(context, warehouse, MODELS_BUCKET, current["key"], event, gate.words()):
         ledger_entry["mlflow"] = registered

@@ -4,7 +4,7 @@ import dagster as dg
 
 from forecast_assets.evaluation.assets import GATE_CHECK
 from forecast_assets.ledger import PRODUCTION
-from forecast_assets.ml.gate import Gate
+from forecast_assets.ml.report import ComparisonReport
 
 
 @dg.asset_check(asset="model_comparison", name=GATE_CHECK, blocking=True, required_resource_keys={"ml_models_io"})
@@ -15,10 +15,10 @@ def best_model_beats_baselines(context: dg.AssetCheckExecutionContext, model_com
     warning while something can serve: the champion keeps serving, or, with no production model yet, the
     best baseline is promoted so that a first run still forecasts. It blocks (an error) only when a production
     model is stored but could not be re-scored, and the candidate did not beat the baselines."""
-    gate = Gate.of(model_comparison["gate"])
+    gate = ComparisonReport.of(model_comparison).gate
     # What the warehouse holds decides, not this instance's event log (a fresh DAGSTER_HOME on an old warehouse);
     # a production model of another target (valor_total, quantidade) makes this the target's first run.
-    first = not context.resources.ml_models_io.read_manifest(PRODUCTION)["current"] or bool(gate.champion_other_target)
+    first = not context.resources.ml_models_io.read_manifest(PRODUCTION).current or bool(gate.champion_other_target)
     champion = gate.champion
     serves = gate.best_model if gate.passed else champion["model"] if champion else gate.best_baseline
     return dg.AssetCheckResult(

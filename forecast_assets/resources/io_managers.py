@@ -17,6 +17,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -43,6 +44,45 @@ LOADED_MODELS: OrderedDict[tuple[str, str], tuple[tuple, Any]] = OrderedDict()
 LOADED_MODELS_KEPT = 16  # a run reads about 8 (the candidates, the pipeline, champion, serving)
 
 
+@dataclass
+class Manifest:
+    """An asset's pointer file (`<asset>/_manifest.json` beside its version folders): the last version number
+    taken, and the current version of each partition, or of the asset under UNPARTITIONED. Each pointer names its
+    folder (`key`), `version`, `run_id` and `written_at` (a Parquet partition adds `rows`). One reader (`parse`),
+    one writer (`as_json`); nothing else reads the file."""
+
+    asset: str
+    last_version: int = 0
+    current: dict[str, dict] = field(default_factory=dict)
+    retired: list[dict] = field(default_factory=list)  # histories taken out of training (cli: start a new history)
+
+    def pointer(self, partition: str = UNPARTITIONED) -> dict | None:
+        """The current version of a partition, or of the asset."""
+        return self.current.get(partition)
+
+    def as_json(self) -> bytes:
+        stored = {"asset": self.asset, "last_version": self.last_version, "current": self.current}
+        return json.dumps(
+            {**stored, **({"retired": self.retired} if self.retired else {})}, indent=2, sort_keys=True
+        ).encode()
+
+    @classmethod
+    def parse(cls, asset_key: dg.AssetKey, raw: bytes | None, where: str) -> "Manifest":
+        """The stored manifest (an empty one when there is none); a damaged one is the damage error, never read as
+        empty: that would lose track of every stored version."""
+        asset = asset_key.to_user_string()
+        if not raw:
+            return cls(asset=asset)
+        try:
+            stored = json.loads(raw)
+            if not (isinstance(stored.get("last_version"), int) and isinstance(stored.get("current"), dict)):
+                raise ValueError("no last_version and current")
+            return cls(asset, stored["last_version"], stored["current"], list(stored.get("retired") or []))
+        except (ValueError, AttributeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            reason = str(error).splitlines()[0][:200]
+            raise damaged(asset, "the manifest", where, reason, manifest_remedy(asset)) from None
+
+
 class VersionedIOManager(dg.ConfigurableIOManager):
     """Common part: versioned locations and the manifest that points at each asset's current version."""
 
@@ -54,20 +94,20 @@ class VersionedIOManager(dg.ConfigurableIOManager):
     def _asset_prefix(self, asset_key: dg.AssetKey) -> str:
         return "/".join(asset_key.path)
 
-    def read_manifest(self, asset_key: dg.AssetKey) -> dict:
+    def read_manifest(self, asset_key: dg.AssetKey) -> Manifest:
         key = f"{self._asset_prefix(asset_key)}/{MANIFEST}"
-        return _manifest(asset_key, self.warehouse.read_bytes(self.bucket, key), self.warehouse.uri(self.bucket, key))
+        raw = self.warehouse.read_bytes(self.bucket, key)
+        return Manifest.parse(asset_key, raw, self.warehouse.uri(self.bucket, key))
 
-    def update_manifest(self, asset_key: dg.AssetKey, change: Callable[[dict], T]) -> T:
+    def update_manifest(self, asset_key: dg.AssetKey, change: Callable[[Manifest], T]) -> T:
         """Apply `change` to the current manifest and store the result, atomically: if another writer stored
         a manifest in between, read it again and re-apply (up to SWAP_ATTEMPTS times, with a jittered pause)."""
         key = f"{self._asset_prefix(asset_key)}/{MANIFEST}"
         for attempt in range(SWAP_ATTEMPTS):
             raw, token = self.warehouse.read_for_update(self.bucket, key)
-            manifest = _manifest(asset_key, raw, self.warehouse.uri(self.bucket, key))  # a damaged one is not replaced
+            manifest = Manifest.parse(asset_key, raw, self.warehouse.uri(self.bucket, key))  # damaged: not replaced
             result = change(manifest)
-            body = json.dumps(manifest, indent=2, sort_keys=True).encode()
-            if self.warehouse.write_if_unchanged(self.bucket, key, body, token):
+            if self.warehouse.write_if_unchanged(self.bucket, key, manifest.as_json(), token):
                 return result
             time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
         raise StorageError(
@@ -78,9 +118,9 @@ class VersionedIOManager(dg.ConfigurableIOManager):
     def reserve_version(self, asset_key: dg.AssetKey) -> int:
         """The next version number, taken for this write alone (the pointer does not move)."""
 
-        def take(manifest: dict) -> int:
-            manifest["last_version"] += 1
-            return manifest["last_version"]
+        def take(manifest: Manifest) -> int:
+            manifest.last_version += 1
+            return manifest.last_version
 
         return self.update_manifest(asset_key, take)
 
@@ -89,10 +129,10 @@ class VersionedIOManager(dg.ConfigurableIOManager):
         commit is current, whatever other partitions other writers moved meanwhile."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
 
-        def move(manifest: dict) -> None:
+        def move(manifest: Manifest) -> None:
             for key, entry in entries.items():
-                manifest["current"][key] = {**entry, "version": version, "run_id": run_id, "written_at": now}
-            manifest["last_version"] = max(manifest["last_version"], version)
+                manifest.current[key] = {**entry, "version": version, "run_id": run_id, "written_at": now}
+            manifest.last_version = max(manifest.last_version, version)
 
         self.update_manifest(asset_key, move)
 
@@ -140,12 +180,12 @@ class VersionedIOManager(dg.ConfigurableIOManager):
                 f"restore from; materialize {asset_key.to_user_string()} again"
             )
         last = max([*folders, *(e["version"] for e in current.values())], default=0)
-        manifest = {"asset": asset_key.to_user_string(), "last_version": last, "current": current}
+        manifest = Manifest(asset=asset_key.to_user_string(), last_version=last, current=current)
         if (old := self.warehouse.read_bytes(self.bucket, key)) is not None:
             kept = f"{key}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S}"
             self.warehouse.write_bytes(self.bucket, kept, old)
             said.append(f"the replaced manifest is kept as {self.warehouse.uri(self.bucket, kept)}")
-        self.warehouse.write_bytes(self.bucket, key, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        self.warehouse.write_bytes(self.bucket, key, manifest.as_json())
         versions = sorted({e["version"] for e in current.values()})
         said.append(
             f"{self.warehouse.uri(self.bucket, key)}: {len(current)} "
@@ -174,7 +214,7 @@ class VersionedIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> Any:
         asset_key = context.asset_key
-        current = self.read_manifest(asset_key)["current"]
+        current = self.read_manifest(asset_key).current
         if context.has_asset_partitions:
             keys = list(context.asset_partition_keys)
             entries = [current[k] for k in keys if k in current]
@@ -199,7 +239,7 @@ class VersionedIOManager(dg.ConfigurableIOManager):
 
     def load_current(self, asset_key: dg.AssetKey) -> Any | None:
         """The asset's current version (every stored partition of a partitioned one), outside of a run."""
-        current = self.read_manifest(asset_key)["current"]
+        current = self.read_manifest(asset_key).current
         entries = [current[UNPARTITIONED]] if UNPARTITIONED in current else list(current.values())
         entries = [e for e in entries if e["key"]]
         return self._read(asset_key, None, entries) if entries else None
@@ -250,7 +290,7 @@ class SparkParquetIOManager(VersionedIOManager):
         import pandas as pd
         import pyarrow.parquet as pq
 
-        entry = self.read_manifest(asset_key)["current"].get(UNPARTITIONED) or {}
+        entry = self.read_manifest(asset_key).pointer() or {}
         if not entry.get("key"):
             return None
         parts = [
@@ -437,21 +477,6 @@ def _all_materializations(instance: dg.DagsterInstance, asset_key: dg.AssetKey) 
         if not found.has_more:
             return records
         cursor = found.cursor
-
-
-def _manifest(asset_key: dg.AssetKey, raw: bytes | None, where: str) -> dict:
-    """The stored manifest (an empty one when there is none); a damaged one is the damage error, never read as
-    empty: that would lose track of every stored version."""
-    asset = asset_key.to_user_string()
-    if not raw:
-        return {"asset": asset, "last_version": 0, "current": {}}
-    try:
-        manifest = json.loads(raw)
-        if not (isinstance(manifest.get("last_version"), int) and isinstance(manifest.get("current"), dict)):
-            raise ValueError("no last_version and current")
-        return manifest
-    except (ValueError, AttributeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise damaged(asset, "the manifest", where, str(error).splitlines()[0][:200], manifest_remedy(asset)) from None
 
 
 def _table_schema(df: DataFrame) -> dg.TableSchema:

@@ -22,7 +22,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from forecast_assets.ml.gate import Gate
+from forecast_assets.ml.report import ComparisonReport
 from forecast_assets.resources.storage import Warehouse
 from forecast_assets.settings import Settings
 
@@ -153,23 +153,23 @@ class MlflowTracking(dg.ConfigurableResource):
 
         return self._safely(context.log, f"log the {name} candidate", call) or {}
 
-    def log_comparison(self, context, report: dict, settings: dict) -> dict:
+    def log_comparison(self, context, report: ComparisonReport, settings: dict) -> dict:
         """The comparison on the parent run: the gate's settings, every model's and baseline's holdout metrics
         (`<model>.<metric>`), the gate's verdict, and the whole report as a JSON artifact."""
 
         def call(client):
             run_id = self._run_for(client, context.run)
-            gate = Gate.of(report["gate"])
+            gate = report.gate
             metrics = {"gate.passed": float(gate.passed)}
-            groups = {**report["models"], **report["baselines"], "champion": report.get("champion") or {}}
+            groups = {**report.models, **report.baselines, "champion": report.champion or {}}
             for model, entry in groups.items():
                 for metric, value in (entry.get("origin_mean") or {}).items():
                     metrics[f"{model}.{metric}"] = value
-            params = {**{k: str(v) for k, v in settings.items()}, "best_model": report["best_model"]}
-            params["holdout_origins"] = ",".join(report["holdout"]["origins"])[:500]
+            params = {**{k: str(v) for k, v in settings.items()}, "best_model": report.best_model}
+            params["holdout_origins"] = ",".join(report.holdout.origins)[:500]
             _log_batch(client, run_id, params=params, metrics=metrics)
             client.set_tag(run_id, "forecast.gate", gate.words()[:5000])
-            client.log_dict(run_id, report, "model_comparison.json")
+            client.log_dict(run_id, report.as_dict(), "model_comparison.json")
             return self._link(client, run_id)
 
         return self._safely(context.log, "log the model comparison", call) or {}

@@ -17,8 +17,8 @@ from forecast_assets.ml.features import (
     forecast_column,
     target_of,
 )
-from forecast_assets.ml.gate import Gate
 from forecast_assets.ml.metrics import conformal_quantile
+from forecast_assets.ml.report import ComparisonReport
 from forecast_assets.policies import spark_asset
 from forecast_assets.reporting import plots
 from forecast_assets.reporting.tables import frame_table
@@ -294,7 +294,8 @@ def shadow_forecast(
     promoted, or, after a promotion, the champion it replaced. The same products, days and intervals as
     sales_forecast, with `shadow_role` (challenger / previous_champion) and `shadow_model`; forecast_accuracy
     scores both when the actual sales land. Nothing after a first promotion (there is no earlier model)."""
-    gate, champion = Gate.of(model_comparison["gate"]), model_comparison.get("champion")
+    report = ComparisonReport.of(model_comparison)
+    gate, champion = report.gate, report.champion
     if gate.passed and not champion:
         context.log.info("the first promoted model has no predecessor: no shadow forecast this run")
         return
@@ -303,7 +304,7 @@ def shadow_forecast(
         model = context.resources.ml_models_io.load_key(champion["key"])
     else:
         role, name = "challenger", gate.best_model
-        entry, weeks = model_comparison["models"][name], len(model_comparison["holdout"]["origins"])
+        entry, weeks = report.models[name], len(report.holdout.origins)
         model = serving_model(name, feature_pipeline, fitted_by_name(candidates), entry, weeks)
     forecast, metadata, _ = forecast_with(context, config, model, raw_sales)
     forecast = forecast.withColumn("shadow_role", F.lit(role)).withColumn("shadow_model", F.lit(name))

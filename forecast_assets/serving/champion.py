@@ -10,25 +10,12 @@ from forecast_assets.ml.features import (
     KEY_COLUMNS,
     SalesWindowFeatures,
 )
-from forecast_assets.ml.gate import Gate
-from forecast_assets.resources.io_managers import UNPARTITIONED
-
-
-def served_entry(report: dict) -> tuple[str, dict]:
-    """What serves after a model_comparison report: the best candidate when the gate passed, else the champion
-    (it keeps serving), else the best baseline (a first run), with its report entry."""
-    gate = Gate.of(report["gate"])
-    if gate.passed:
-        return gate.best_model, report["models"][gate.best_model]
-    if report.get("champion"):
-        return report["champion"]["model"], report["champion"]
-    return gate.best_baseline, report["baselines"][gate.best_baseline]
 
 
 def load_champion(context) -> tuple[PipelineModel, dict] | tuple[None, None]:
     """The production model that serves (the champion) and what the ledger knows of it, or (None, None)."""
     io_manager = context.resources.ml_models_io
-    current = io_manager.read_manifest(PRODUCTION)["current"].get(UNPARTITIONED)
+    current = io_manager.read_manifest(PRODUCTION).pointer()
     if current is None:
         return None, None
     known = next(

@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from forecast_assets.ml.metrics import forecast_metrics
-from forecast_assets.serving.champion import served_entry
+from forecast_assets.ml.report import ComparisonReport
 
 
 @dg.asset_check(
@@ -23,19 +23,20 @@ def production_model_serves(
     """The stored production model, loaded back through its pointer, turns raw sales rows into finite
     forecasts for every holdout row (the last K origins, H days each) and reproduces the holdout RMSE that
     model_comparison scored."""
-    holdout = model_comparison["holdout"]
+    report = ComparisonReport.of(model_comparison)
+    holdout = report.holdout
     scored = (  # the whole history, as in training: a shorter one would start every series later
         production_model.transform(raw_sales)
-        .filter(F.col("origin_date").isin(*holdout["origins"]) & F.col("complete"))
+        .filter(F.col("origin_date").isin(*holdout.origins) & F.col("complete"))
         .select("target", "prediction")
         .toPandas()
     )
-    expected = served_entry(model_comparison)[1]["metrics"]["rmse"]
+    expected = report.served_entry()[1]["metrics"]["rmse"]
     finite = bool(len(scored)) and all(math.isfinite(v) for v in scored["prediction"])
     rmse = (
         forecast_metrics(scored["target"].to_numpy(), scored["prediction"].to_numpy(), 1.0)["rmse"] if finite else None
     )
-    passed = finite and len(scored) == holdout["rows"] and math.isclose(rmse, expected, rel_tol=1e-6, abs_tol=1e-6)
+    passed = finite and len(scored) == holdout.rows and math.isclose(rmse, expected, rel_tol=1e-6, abs_tol=1e-6)
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,

@@ -18,7 +18,6 @@ from forecast_assets.ledger import (
 )
 from forecast_assets.ml.features import target_of
 from forecast_assets.policies import SPARK_POOL
-from forecast_assets.resources.io_managers import UNPARTITIONED
 from forecast_assets.resources.storage import StorageError
 from forecast_assets.settings import MODELS_BUCKET
 
@@ -39,7 +38,7 @@ def rollback_production_model_op(context: dg.OpExecutionContext, config: Rollbac
     next materialization on."""
     io_manager, warehouse = context.resources.ml_models_io, context.resources.warehouse
     manifest = io_manager.read_manifest(PRODUCTION)
-    current = manifest["current"].get(UNPARTITIONED)
+    current = manifest.pointer()
     if current is None:
         raise dg.Failure("there is no production model yet: nothing to roll back", allow_retries=False)
     entries = read_ledger(warehouse, context.instance)
@@ -52,11 +51,11 @@ def rollback_production_model_op(context: dg.OpExecutionContext, config: Rollbac
             )
     else:
         target = next((e for e in reversed(entries) if e.get("version") == config.to_version and e.get("key")), None)
-        if target is None and config.to_version <= manifest["last_version"]:  # a version the ledger lost
+        if target is None and config.to_version <= manifest.last_version:  # a version the ledger lost
             target = {"version": config.to_version, "key": f"production_model/v{config.to_version:04d}"}
         if target is None:
             raise dg.Failure(
-                f"production_model has no version {config.to_version} (the last is {manifest['last_version']})",
+                f"production_model has no version {config.to_version} (the last is {manifest.last_version})",
                 allow_retries=False,
             )
     try:
