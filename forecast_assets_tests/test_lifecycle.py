@@ -59,24 +59,20 @@ def gate_of(result) -> dg.AssetCheckEvaluation:
     return {c.check_name: c for c in result.get_asset_check_evaluations()}["best_model_beats_baselines"]
 
 
-@pytest.fixture(scope="module", params=["local", pytest.param("minio", marks=pytest.mark.minio)])
-def lifecycle(request, tmp_path_factory, spark):
+@pytest.fixture(scope="module")
+def lifecycle(minio, tracking_server, spark):
     """Three runs on the same weeks: a whole-graph run (promoted), then two re-evaluations of the stored
     candidates from `model_comparison` on (refused by the champion, promoted again): the lifecycle is decided
-    after training, so the later runs need not retrain. On the embedded default and on MinIO (where the
-    first run is also the suite's whole graph on MinIO: every asset in its bucket, loaded back equal)."""
+    after training, so the later runs need not retrain. On MinIO, the production store, with MLflow tracking
+    against a real tracking server; the first run is also the suite's whole graph on MinIO (every asset in its
+    bucket, loaded back equal). The folder store's side of the same calls (one fsspec path for both) is tested
+    in test_storage, test_io_managers and test_damage; test_pipeline and test_cli run the whole graph on it."""
     with pytest.MonkeyPatch.context() as patch, dg.instance_for_test() as instance:
-        if request.param == "minio":  # and MLflow tracking, against a real tracking server
-            server = request.getfixturevalue("minio")
-            # The tracking URI may carry credentials: the resource reads it from the environment (dg.EnvVar).
-            patch.setenv("MLFLOW_TRACKING_URI", request.getfixturevalue("tracking_server").uri)
-            empty_buckets(server)
-            # every default candidate: each stored in MinIO and loaded back, one MLflow child run each
-            minio = {"storage": "minio", "s3_endpoint": server.endpoint}
-            settings = settings_for_tests(**minio, mlflow=True)
-        else:  # and no tracking: nothing is tracked; one candidate (the lifecycle is decided after training)
-            warehouse = str(tmp_path_factory.mktemp("lifecycle") / "warehouse")
-            settings = settings_for_tests(warehouse=warehouse, candidates=("random_forest",))
+        # The tracking URI may carry credentials: the resource reads it from the environment (dg.EnvVar).
+        patch.setenv("MLFLOW_TRACKING_URI", tracking_server.uri)
+        empty_buckets(minio)
+        # every default candidate: each stored in MinIO and loaded back, one MLflow child run each
+        settings = settings_for_tests(storage="minio", s3_endpoint=minio.endpoint, mlflow=True)
         from forecast_assets.definitions import build_defs
 
         defs = build_defs(settings)
@@ -242,8 +238,7 @@ def test_credentials_never_reach_events_or_metadata(lifecycle):
     from dagster_shared.serdes import serialize_value
 
     defs, _, states = lifecycle
-    if not resolved(defs, "warehouse").is_s3:
-        pytest.skip("the embedded default has no credentials")
+    assert resolved(defs, "warehouse").is_s3
     secret, access = os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_ACCESS_KEY_ID"]
     for result, _, _ in states:
         events = serialize_value(result.all_events)
@@ -272,17 +267,14 @@ def test_a_rollback_serves_the_previous_model_and_restores_its_forecast(lifecycl
 
 
 def test_mlflow_records_every_run_and_its_champion_alias_follows_promotions_and_rollbacks(lifecycle, spark):
-    """On MinIO the lifecycle runs with MLFLOW_TRACKING_URI set (a real tracking server); on the local folder
-    without it, where nothing may be tracked. (After the rollback test: the alias has followed it.)"""
+    """The lifecycle runs with MLFLOW_TRACKING_URI set, against a real tracking server (test_pipeline: without
+    it nothing is tracked). (After the rollback test: the alias has followed it.)"""
     defs, _, states = lifecycle
     tracking = resolved(defs, "tracking")
+    assert tracking.enabled
     runs = [state[0] for state in states]
     production = [run.asset_materializations_for_node("production_model")[0].metadata for run in runs]
     ledger = read_ledger(resolved(defs, "warehouse"))
-    if not tracking.enabled:
-        assert all("mlflow_run" not in meta for meta in production)
-        assert all("mlflow" not in entry for entry in ledger)
-        return
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking.tracking_uri)

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from forecast_assets.definitions import build_defs
 from forecast_assets.features.assets import TRAIN
+from forecast_assets.ledger import read_ledger
 from forecast_assets.ml.demand import ERRATIC, LUMPY, NEW, SMOOTH
 from forecast_assets.ml.spark_internals import load_any_model
 from forecast_assets.training.assets import regressor_stages, serving_model, statistical_served
@@ -67,6 +68,10 @@ def test_whole_graph_materializes(graph):
     checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
     assert set(checks) == ALL_CHECKS
     assert [key for key, check in checks.items() if not check.passed] == []
+    # Without MLFLOW_TRACKING_URI nothing is tracked (test_lifecycle runs with it).
+    assert not resolved(defs, "tracking").enabled
+    assert "mlflow_run" not in result.asset_materializations_for_node("production_model")[0].metadata
+    assert all("mlflow" not in entry for entry in read_ledger(resolved(defs, "warehouse")))
 
 
 def test_time_ordered_holdout_and_scaler_fitted_on_training_rows_only(graph, spark):
