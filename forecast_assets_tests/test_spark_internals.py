@@ -53,3 +53,14 @@ def test_tree_ensembles_can_be_rebuilt_from_their_first_trees(spark):
     for wrapper in (GBTRegressionModel, RandomForestRegressionModel):
         assert "java_model" in inspect.signature(wrapper.__init__).parameters, f"{wrapper.__name__}: {WHY}"
         assert hasattr(wrapper, "_transfer_params_to_java"), f"{wrapper.__name__}: {WHY}"
+
+
+def test_a_frame_that_reads_whole_files_is_told_from_a_filtered_one(spark, tmp_path):
+    """reads_whole_files reads the analyzed plan's node class names: the stored rows' identity for the window
+    rows made once per process (ml/features.py)."""
+    spark.range(10).write.parquet(str(tmp_path / "stored"))
+    whole = spark.read.parquet(str(tmp_path / "stored"))
+    reads_whole_files = spark_internals.reads_whole_files
+    assert reads_whole_files(whole) and reads_whole_files(whole.select("id")), WHY
+    assert not reads_whole_files(whole.filter("id > 3")) and not reads_whole_files(whole.groupBy("id").count())
+    assert not reads_whole_files(spark.range(3)), WHY

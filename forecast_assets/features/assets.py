@@ -10,7 +10,7 @@ from pyspark.ml.feature import StandardScaler, StringIndexer, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from forecast_assets.ml.features import SalesWindowFeatures, check_holidays_country
+from forecast_assets.ml.features import SalesWindowFeatures, check_holidays_country, stored_files
 from forecast_assets.policies import spark_multi_asset
 
 WINDOW_FEATURES = SalesWindowFeatures()
@@ -106,14 +106,17 @@ def fit_feature_pipeline(
     target: str = "valor_total",
     origin_days: int = 7,
     holidays_country: str = "",
+    files: tuple[str, ...] | None = None,
 ) -> tuple[PipelineModel, DataFrame]:
     """Raw sales rows -> model-ready rows: the window features (computed once, cached), then indexers, assembler
     and scaler fitted on the rows of origins up to `fit_until` (all when None). A row's features read only days
     up to its origin, so these are the rows the sales up to `fit_until` alone would give. Returns the fitted
-    PipelineModel and the window rows (cached: the caller transforms them and unpersists). `origin_days` 1
-    makes rows for every day's origin; the stored pipeline serves weekly (Sunday) origins either way."""
+    PipelineModel and the window rows (cached: for sales read from stored `files`, kept for the run's later steps,
+    see SalesWindowFeatures.transform_stored). `origin_days` 1 makes rows for every day's origin; the stored
+    pipeline serves weekly (Sunday) origins either way."""
     windows = SalesWindowFeatures(horizon=horizon, target=target, holidaysCountry=holidays_country)
-    rows = windows.copy({windows.originDays: origin_days}).transform(sales).cache()
+    rows = windows.copy({windows.originDays: origin_days}).transform_stored(sales, files)
+    rows = rows if rows.is_cached else rows.cache()
     fitting = rows if fit_until is None else rows.filter(F.col("origin_date") <= F.lit(fit_until))
     fitted = Pipeline(
         stages=[
@@ -150,6 +153,7 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
     rows of origins up to the first holdout origin (features read only days up to their origin); transforms
     all. The series is the daily sum of `target` (revenue by default, or units). Weeks without any sale inside
     the data are unobserved: logged, never zeros."""
+    stored = stored_files(raw_sales)  # the stored weeks: the window rows' identity for the run's later steps
     raw_sales = raw_sales.select("produto", "categoria_valor", "quantidade", "valor_total", "data_venda").cache()
     first_day, last_day = raw_sales.agg(F.min("data_venda"), F.max("data_venda")).first()
     if last_day is None:
@@ -183,6 +187,7 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
         target=config.target,
         origin_days=1 if daily else 7,
         holidays_country=config.holidays_country,
+        files=stored,
     )
     rows = PipelineModel(stages=pipeline_model.stages[1:]).transform(window_rows).drop("features_raw")
     split = F.when(F.col("origin_date").isin(*origins), HOLDOUT).when(
@@ -191,7 +196,6 @@ def features(context: dg.AssetExecutionContext, config: FeatureConfig, raw_sales
     counted = rows.withColumn("split", split).cache()
     summary = {(r["split"], r["complete"]): r["count"] for r in counted.groupBy("split", "complete").count().collect()}
     dataset = counted.filter(F.col("complete") & F.col("split").isNotNull()).drop("complete")
-    window_rows.unpersist()
     counts = {name: summary.get((name, True), 0) for name in (TRAIN, HOLDOUT)}
     excluded = sum(n for (name, complete), n in summary.items() if name and complete is False)
     raw_sales.unpersist()

@@ -28,6 +28,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from forecast_assets.ml import statistical
+from forecast_assets.ml.spark_internals import reads_whole_files
 
 SUNDAY = 1  # Spark's dayofweek: the last day of a Monday-Sunday week
 TARGETS = ("valor_total", "quantidade")  # what a series forecasts: revenue (the original's) or units sold
@@ -280,6 +281,45 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
         return fitted
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
+        return self._with_statistical(dataset, self._window_rows(dataset))
+
+    def transform_stored(self, sales: DataFrame, files: tuple[str, ...] | None = None) -> DataFrame:
+        """`transform(sales)` for sales read whole from stored files (raw_sales as its IO manager loads it, or
+        `files` naming them): the window rows are made once per process for the same files and parameters and
+        reused (one run's features, the serving check, sales_forecast, shadow_forecast and forecast_accuracy read
+        the same stored weeks). Sales that are not stored files are transformed as they are."""
+        files = stored_files(sales) if files is None else files
+        if not files:
+            return self.transform(sales)
+        rows = _WINDOW_ROWS.find(self, sales.sparkSession, files)
+        if rows is None:
+            rows = self._window_rows(sales).cache()
+            _WINDOW_ROWS.add(self, sales.sparkSession, files, rows)
+        return self._with_statistical(sales, rows)
+
+    def stored(self, sales: DataFrame) -> DataFrame | None:
+        """`transform(sales)` from window rows already made in this process for the same stored files (see
+        transform_stored), or None: nothing is computed."""
+        files = stored_files(sales)
+        rows = _WINDOW_ROWS.find(self, sales.sparkSession, files) if files else None
+        return None if rows is None else self._with_statistical(sales, rows)
+
+    def rows_key(self) -> tuple:
+        """What the window rows depend on: every parameter but the origins' spacing and the statistical ones
+        (those join their own forecasts to the rows)."""
+        skipped = {"originDays", "statisticalModels", "statisticalOrigins", "statisticalHistoryDays"}
+        return tuple(
+            (p.name, tuple(v) if isinstance(v := self.getOrDefault(p), list) else v)
+            for p in sorted(self.params, key=lambda p: p.name)
+            if p.name not in skipped
+        )
+
+    def _with_statistical(self, dataset: DataFrame, rows: DataFrame) -> DataFrame:
+        if not self.statistical_models():
+            return rows
+        return rows.join(self.statistical_forecasts(dataset), KEY_COLUMNS, "left")
+
+    def _window_rows(self, dataset: DataFrame) -> DataFrame:
         lags = self.getOrDefault(self.lags)
         windows = self.getOrDefault(self.windows)
         weekday_windows = self.getOrDefault(self.weekdayWindows)
@@ -396,9 +436,7 @@ class SalesWindowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWrita
             *[(F.col(c) / level).alias(f"rel_{c}") for c in self.sales_columns()],
             (F.col("target") / level).alias("target_relative"),
         )
-        if not self.statistical_models():
-            return rows
-        return rows.join(self.statistical_forecasts(dataset), KEY_COLUMNS, "left")
+        return rows
 
 
 class _FittedForecasts:
@@ -427,6 +465,41 @@ class _FittedForecasts:
 
 
 _FITTED = _FittedForecasts()
+
+
+def stored_files(sales: DataFrame) -> tuple[str, ...]:
+    """The files a DataFrame reads, when it reads every row of them (its identity in storage; stored versions are
+    never rewritten in place, so the same files mean the same rows), else ()."""
+    return tuple(sorted(sales.inputFiles())) if reads_whole_files(sales) else ()
+
+
+class _WindowRows:
+    """The window rows made in this process from stored sales files (SalesWindowFeatures.transform_stored), cached
+    in Spark, by Spark application, files and the parameters the rows depend on. Rows made for every day's origin
+    serve a request for Sundays only (filtered). The latest two are kept: one run makes one."""
+
+    KEEP = 2
+
+    def __init__(self):
+        self._entries: list[tuple[str, tuple, tuple, int, DataFrame]] = []
+
+    def find(self, windows: SalesWindowFeatures, spark, files: tuple) -> DataFrame | None:
+        key, days = windows.rows_key(), windows.getOrDefault(windows.originDays)
+        app = spark.sparkContext.applicationId
+        for known_app, known_files, known_key, known_days, rows in reversed(self._entries):
+            if (known_app, known_files, known_key) == (app, files, key) and known_days in (days, 1):
+                return rows if known_days == days else rows.filter(weekly_origin())
+        return None
+
+    def add(self, windows: SalesWindowFeatures, spark, files: tuple, rows: DataFrame) -> None:
+        days = windows.getOrDefault(windows.originDays)
+        self._entries.append((spark.sparkContext.applicationId, files, windows.rows_key(), days, rows))
+        for *_, old in self._entries[: -self.KEEP]:
+            old.unpersist()
+        self._entries = self._entries[-self.KEEP :]
+
+
+_WINDOW_ROWS = _WindowRows()
 
 
 HOLIDAY_FEATURES = ["holiday", "days_to_holiday", "days_from_holiday"]

@@ -92,3 +92,13 @@ def first_trees(model, count: int):
     smaller._set(**{size: count})
     smaller._transfer_params_to_java()
     return smaller
+
+
+def reads_whole_files(frame: DataFrame) -> bool:
+    """Whether `frame` is every row of the files it reads: its analyzed plan is a file relation, or projections
+    of one (no filter, join or aggregate). Read from the JVM plan's node class names (Spark's LogicalRelation and
+    Project), which PySpark does not expose."""
+    plan = frame._jdf.queryExecution().analyzed()
+    while plan.getClass().getSimpleName() == "Project":
+        plan = plan.child()
+    return plan.getClass().getSimpleName() == "LogicalRelation"

@@ -85,9 +85,11 @@ def baseline_forecasts(raw_sales: DataFrame, scored: DataFrame, horizon: int, ta
     """The baselines' forecasts for the champion's scored rows, from the window features at each origin."""
     transformer = SalesWindowFeatures(horizon=horizon, target=target)
     first = scored.agg(F.min("origin_date")).first()[0]
-    # The windows of the scored origins only (as sales_forecast reads them): not the whole history each week.
+    # The run's window rows when features made them from these stored weeks with the same parameters; else the
+    # windows of the scored origins only (as sales_forecast reads them): not the whole history each week.
     since = first - timedelta(days=transformer.history_days() + 7)
-    windows = transformer.transform(raw_sales.filter(F.col("data_venda") >= F.lit(since)))
+    stored = transformer.stored(raw_sales)
+    windows = transformer.transform(raw_sales.filter(F.col("data_venda") >= F.lit(since))) if stored is None else stored
     columns = {name: column for name, column in BASELINES.items() if column}
     rows = scored.filter(F.col("source") == CHAMPION).select(*KEY_COLUMNS, "forecast_date", "actual")
     joined = rows.join(windows.select(*KEY_COLUMNS, *set(columns.values())), KEY_COLUMNS)

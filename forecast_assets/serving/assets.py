@@ -127,8 +127,21 @@ def forecast_with(
     # A model reading statistical forecasts reads the whole stored history: the fits need years of it anyway, and
     # the same query as model_comparison's reuses its fits (ml/features.py, _FittedForecasts) instead of redoing them.
     history = raw_sales if windows.statistical_models() else raw_sales.filter(F.col("data_venda") >= F.lit(since))
+    # In a run, features has made the window rows of these stored weeks (the same at every origin read here): only
+    # the model's later stages run, on the origins read. Alone, the history the origins need is transformed.
+    stored = windows.stored(raw_sales)
+    rows = (
+        windows.transform(history)
+        if stored is None
+        else stored.filter(F.col("origin_date").isin(*sorted({*origins, origin})))
+    )
     # Read twice (the calibration errors, the forecast rows): the window transform runs once.
-    scored = model.transform(history).withColumn("prediction", F.greatest(F.col("prediction"), F.lit(0.0))).cache()
+    scored = (
+        PipelineModel(stages=model.stages[1:])
+        .transform(rows)
+        .withColumn("prediction", F.greatest(F.col("prediction"), F.lit(0.0)))
+        .cache()
+    )
     calibration = (
         scored.filter(F.col("origin_date").isin(*origins) & F.col("complete"))
         .select("horizon", "target", "prediction", "level")

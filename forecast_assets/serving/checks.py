@@ -25,12 +25,11 @@ def production_model_serves(
     model_comparison scored."""
     report = ComparisonReport.of(model_comparison)
     holdout = report.holdout
-    scored = (  # the whole history, as in training: a shorter one would start every series later
-        production_model.transform(raw_sales)
-        .filter(F.col("origin_date").isin(*holdout.origins) & F.col("complete"))
-        .select("target", "prediction")
-        .toPandas()
-    )
+    # The whole history, as in training (a shorter one would start every series later): its window rows are the
+    # run's own when features made them from the same stored weeks with the same parameters.
+    windows, stages = production_model.stages[0], PipelineModel(stages=production_model.stages[1:])
+    rows = windows.transform_stored(raw_sales).filter(F.col("origin_date").isin(*holdout.origins) & F.col("complete"))
+    scored = stages.transform(rows).select("target", "prediction").toPandas()
     expected = report.served_entry()[1]["metrics"]["rmse"]
     finite = bool(len(scored)) and all(math.isfinite(v) for v in scored["prediction"])
     rmse = (
