@@ -1,6 +1,7 @@
 """A real MinIO server for the tests: 127.0.0.1, a free port, a temporary data folder, fresh credentials."""
 
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -15,6 +16,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
+    """A port free now, below the kernel's range of ephemeral ports: a server planned on it minutes before it starts
+    (the suite's MinIO is planned at collection, so the Spark session can be configured for it) must not find it
+    taken by the local end of some client connection meanwhile (MinIO once exited "port is already in use")."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    for _ in range(50 if low > 12000 else 0):
+        port = random.randint(10000, low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
