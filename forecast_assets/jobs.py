@@ -20,9 +20,12 @@ ml_pipeline = dg.define_asset_job(
 
 def automated_run_config(settings: Settings) -> dict:
     """Run config of the runs schedules and sensors request (and `make run`'s): every candidate with the
-    settings' profile (default full) and folds, the settings' target, holdout, training origins, holidays country,
-    statistical candidates and promotion margin when given, and how landed files are read."""
-    training: dict = {"profile": settings.profile}
+    settings' profile (default full), folds and tuning (default auto: training/retune.py), the settings' target,
+    holdout, training origins, holidays country, statistical candidates and promotion margin when given, and how
+    landed files are read."""
+    training: dict = {"profile": settings.profile, "tuning": settings.tuning}
+    if settings.retune_weeks != 4:
+        training["retune_weeks"] = settings.retune_weeks
     if settings.cv_folds is not None:
         training["cv_folds"] = settings.cv_folds
     ops: dict = {candidate.asset_name: {"config": training} for candidate in chosen(settings)}

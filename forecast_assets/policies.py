@@ -28,6 +28,7 @@ SPARK_POOL = "spark"
 
 # Runs with this tag go one at a time too (dagster.yaml, `concurrency: runs:`): ml_pipeline and the rollback.
 TRAINING_TAG = {"forecast/training": "ml_pipeline"}
+TRIGGER_TAG = "forecast/trigger"  # what started a run: schedule, new_sales_file, drift (none: manual)
 
 
 def step_retry(settings: Settings) -> dg.RetryPolicy:

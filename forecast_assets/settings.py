@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     )
     candidates: Names = _variable("FORECAST_CANDIDATES", DEFAULT_CANDIDATES, "the regressors tuned and compared")
     cv_folds: int | None = _variable("FORECAST_CV_FOLDS", None)
+    tuning: _choice("auto", "search", "refit") = _variable(
+        "FORECAST_TUNING", "auto", "automated runs: search the grids, refit at the last search's parameters, or auto"
+    )
+    retune_weeks: int = _variable("FORECAST_RETUNE_WEEKS", 4, "auto: weeks of new data after which grids are searched")
     holdout_weeks: int | None = _variable("FORECAST_HOLDOUT_WEEKS", None)
     training_origins: _choice("auto", "weekly", "daily") = _variable(
         "FORECAST_TRAINING_ORIGINS", "auto", "the training rows' forecast origins"

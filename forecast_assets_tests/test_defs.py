@@ -164,7 +164,9 @@ def test_the_settings_shape_the_definitions_they_are_built_from():
         )
         request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-11-23"
-    assert request.run_config["ops"]["xgboost_model"] == {"config": {"profile": "small", "cv_folds": 4}}
+    assert request.run_config["ops"]["xgboost_model"] == {
+        "config": {"profile": "small", "tuning": "auto", "cv_folds": 4}
+    }
 
 
 def test_dagster_loads_the_definitions_of_its_environment_when_it_calls_the_loader():

@@ -22,6 +22,7 @@ from forecast_assets.features.assets import TRAIN
 from forecast_assets.ledger import read_ledger
 from forecast_assets.ml.demand import ERRATIC, LUMPY, NEW, SMOOTH
 from forecast_assets.ml.spark_internals import load_any_model
+from forecast_assets.policies import TRIGGER_TAG
 from forecast_assets.training.assets import regressor_stages, serving_model, statistical_served
 from forecast_assets_tests.conftest import (
     AFTER_TRAINING,
@@ -437,3 +438,43 @@ def test_a_first_run_that_no_candidate_wins_serves_the_best_baseline_then_keeps_
     after = resolved(local_defs, "ml_models_io").read_manifest(dg.AssetKey("production_model"))
     assert after.last_version == before.last_version + 1
     assert after.pointer()["key"] == before.pointer()["key"]  # the same model serves
+
+
+def test_tuning_refits_at_the_last_searchs_parameters_and_searches_when_it_pays(graph):
+    """A candidate alone, against the graph's stored feature_dataset (whose materialization the instance knows):
+    auto searches first, then refits at that search's parameters, searches again when drift triggered the run,
+    and refit takes the latest search's. The report of each says which happened and where the parameters came
+    from."""
+    defs, result = graph
+    (dataset,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "feature_dataset"
+    ]
+    asset = dg.AssetKey("linear_regression_model")
+
+    def train(instance, tuning: str, **tags) -> dict:
+        config = {"profile": "small", "cv_folds": 2, "parallelism": 1, "tuning": tuning}
+        run = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            resources=defs.resources,
+            selection=dg.AssetSelection.assets(asset),
+            run_config={"ops": {"linear_regression_model": {"config": config}}},
+            instance=instance,
+            tags=tags,
+        )
+        assert run.success
+        metadata = run.asset_materializations_for_node("linear_regression_model")[0].metadata
+        return {"run_id": run.run_id, **{k: v.value for k, v in metadata.items()}}
+
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dataset.materialization)  # this run's data, as features recorded it
+        first = train(instance, "auto")
+        assert first["tuning"] == "search" and "no earlier search" in first["tuning_reason"]
+        assert first["grid_points"] == 2 and first["params_from_run"] == first["run_id"]
+        refit = train(instance, "auto")
+        assert refit["tuning"] == "refit" and refit["params_from_run"] == first["run_id"]
+        assert refit["best_params"] == first["best_params"] and refit["cv_rmse"] == first["cv_rmse"]
+        assert "0 week(s) of data old (searches again at 4)" in refit["tuning_reason"]
+        drifted = train(instance, "auto", **{TRIGGER_TAG: "drift"})
+        assert drifted["tuning"] == "search" and "drift triggered this run" in drifted["tuning_reason"]
+        again = train(instance, "refit")
+        assert again["tuning"] == "refit" and again["params_from_run"] == drifted["run_id"]

@@ -24,5 +24,5 @@ def test_weekly_schedule_targets_the_latest_complete_week(tick, week):
     assert request.partition_key == week and request.run_key == f"weekly-{week}"
     assert request.tags["forecast/trigger"] == "schedule"
     assert request.run_config["ops"] == {
-        c.asset_name: {"config": {"profile": "full"}} for c in chosen(settings_for_tests())
+        c.asset_name: {"config": {"profile": "full", "tuning": "auto"}} for c in chosen(settings_for_tests())
     }

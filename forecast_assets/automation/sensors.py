@@ -23,6 +23,7 @@ from forecast_assets.partitions import weekly_partitions
 from forecast_assets.resources.notifications import Notifier
 from forecast_assets.resources.storage import StorageError, Warehouse
 from forecast_assets.settings import Settings
+from forecast_assets.training.retune import champion_fell_behind
 
 
 def _range_tags(keys: list[str]) -> dict[str, str]:
@@ -122,7 +123,7 @@ def drift_retraining_tick(context: dg.SensorEvaluationContext, settings: Setting
         last = datetime.fromisoformat(state["last_retrain"]) if state["last_retrain"] else None
         if state["streak"] < retrain_after:
             continue
-        worse, why = _worse_realized_accuracy(context.instance) if needs_worse else (True, "")
+        worse, why = champion_fell_behind(context.instance) if needs_worse else (True, "")
         if not worse:
             context.log.info(f"drift at {at:%Y-%m-%d %H:%M}, but the champion's realized accuracy is not worse: {why}")
             continue
@@ -152,19 +153,6 @@ def drift_retraining_tick(context: dg.SensorEvaluationContext, settings: Setting
     return dg.SensorResult(
         skip_reason=f"no retraining needed (drifted streak {state['streak']})", cursor=json.dumps(state)
     )
-
-
-def _worse_realized_accuracy(instance: dg.DagsterInstance) -> tuple[bool, str]:
-    """Whether forecast_accuracy's latest scored week found the champion worse than the best baseline or the
-    shadow, and why (or why not)."""
-    event = instance.get_latest_materialization_event(dg.AssetKey("forecast_accuracy"))
-    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()} if event else {}
-    baseline, shadow = meta.get("weeks_worse_than_best_baseline", 0), meta.get("weeks_worse_than_shadow", 0)
-    if not meta.get("forecast_weeks_scored"):
-        return False, "no forecast week has been scored against actual sales yet"
-    if baseline or shadow:
-        return True, f"worse than the best baseline for {baseline} and than the shadow for {shadow} latest week(s)"
-    return False, "in the latest scored week it beat the best baseline and the shadow"
 
 
 def _production_summary(instance: dg.DagsterInstance) -> str:

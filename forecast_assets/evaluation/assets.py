@@ -117,7 +117,7 @@ class EvaluationConfig(dg.Config):
         return list(dict.fromkeys(names))
 
 
-def _training_metadata(context: dg.AssetExecutionContext, asset_name: str, key: str) -> float | None:
+def _training_metadata(context: dg.AssetExecutionContext, asset_name: str, key: str):
     event = context.instance.get_latest_materialization_event(dg.AssetKey(asset_name))
     entry = event.asset_materialization.metadata.get(key) if event else None
     return None if entry is None else entry.value
@@ -322,6 +322,12 @@ def model_comparison(
             **scores[c.name],
             "best_params": best_params(c, candidates[c.asset_name]),
             "training_seconds": _training_metadata(context, c.asset_name, "training_seconds"),
+            # searched this run, or refit at an earlier search's parameters (training/retune.py), and why
+            "tuning": {
+                "mode": _training_metadata(context, c.asset_name, "tuning") or "search",
+                "reason": _training_metadata(context, c.asset_name, "tuning_reason"),
+                "params_from_run": _training_metadata(context, c.asset_name, "params_from_run"),
+            },
             "feature_importances": importances.get(c.name),
         }
         for c in CANDIDATES
@@ -511,6 +517,7 @@ def production_model(
         "kind": kind,
         "target": target_of(model),  # what it forecasts: a rollback never serves another target's model
         "params": params if params is not None else (champion or {}).get("params"),
+        "tuning": entry.get("tuning") if event == "promotion" else None,  # which search the parameters came from
         "metric": metric,
         "value": entry["origin_mean"][metric],
         "challenger": {"model": gate.best_model, "value": gate.best_model_value},

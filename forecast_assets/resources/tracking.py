@@ -147,7 +147,8 @@ class MlflowTracking(dg.ConfigurableResource):
             run_id = child.info.run_id
             _log_batch(client, run_id, params={k: str(v) for k, v in params.items()}, metrics=metrics)
             rows = [{**{k: str(v) for k, v in point.items()}, "cv_rmse": rmse} for point, rmse in grid]
-            client.log_table(run_id, data=pd.DataFrame(rows), artifact_file="cv_grid.json")
+            if rows:  # a refit searched nothing
+                client.log_table(run_id, data=pd.DataFrame(rows), artifact_file="cv_grid.json")
             client.set_terminated(run_id)
             return self._link(client, run_id)
 

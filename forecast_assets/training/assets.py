@@ -24,10 +24,11 @@ from forecast_assets.ml.tuning import (
     ProgressEvaluator,
     TimeSeriesCrossValidator,
 )
-from forecast_assets.policies import SparkAsset, spark_asset
+from forecast_assets.policies import TRIGGER_TAG, SparkAsset, spark_asset
 from forecast_assets.reporting.tables import frame_table
 from forecast_assets.resources.tracking import MlflowTracking
 from forecast_assets.settings import CANDIDATE_NAMES, Settings
+from forecast_assets.training import retune
 
 FINITE_METRICS = "finite_cv_metrics"
 
@@ -38,6 +39,14 @@ class TrainingConfig(dg.Config):
     )
     cv_folds: int = Field(default=3, description="time-ordered folds (expanding window)")
     parallelism: int = Field(default=2, description="grid points fitted at once")
+    tuning: Literal["search", "refit", "auto"] = Field(
+        default="search",
+        description="search: every run searches the grid; refit: one fit at the parameters of this candidate's "
+        "last search; auto (the schedule's): a search when the last one is retune_weeks of data old, drift "
+        "triggered the run, the data changed shape, the grid changed or the champion's realized accuracy fell "
+        "behind, else a refit (training/retune.py)",
+    )
+    retune_weeks: int = Field(default=4, ge=1, description="auto: weeks of new data after which the grid is searched")
 
 
 @dataclass(frozen=True)
@@ -284,6 +293,31 @@ def build_candidate_asset(candidate: Candidate) -> SparkAsset:
         context: dg.AssetExecutionContext, config: TrainingConfig, tracking: MlflowTracking, feature_dataset: DataFrame
     ):
         estimator = candidate.estimator()
+        shape, data_end = retune.data_of(context.instance)
+        fell_behind = retune.champion_fell_behind(context.instance) if config.tuning == "auto" else (False, "")
+        tuning = retune.decide(
+            config.tuning,
+            retune.last_search(context.instance, context.asset_key) if config.tuning != "search" else None,
+            profile=config.profile,
+            shape=shape,
+            data_end=data_end,
+            retune_weeks=config.retune_weeks,
+            drift=context.run.tags.get(TRIGGER_TAG) == "drift",
+            fell_behind=fell_behind[1] if fell_behind[0] else None,
+        )
+        context.log.info(f"{candidate.label}: {tuning.reason}")
+        # As many partitions as cores: tree fits on this data are bound by tasks per job, not by rows.
+        cores = feature_dataset.sparkSession.sparkContext.defaultParallelism
+        train = (
+            feature_dataset.filter(F.col("split") == TRAIN)
+            .select("features", "target_relative", "target", "level", "forecast_date")
+            .repartition(cores)
+            .cache()
+        )
+        tuned_on = {"data_shape": shape, "data_end": str(data_end) if data_end else None}
+        if not tuning.search:
+            yield from refit(context, config, tracking, candidate, estimator, train, tuning, tuned_on)
+            return
         grid = candidate.param_maps(estimator, config.profile)
         fits = len(grid) * config.cv_folds  # scored; nested grid points share one fit (ml/tuning.py)
 
@@ -293,14 +327,6 @@ def build_candidate_asset(candidate: Candidate) -> SparkAsset:
                 f"({len(grid)} points x {config.cv_folds} folds), rmse {rmse:.3f}"
             )
 
-        # As many partitions as cores: tree fits on this data are bound by tasks per job, not by rows.
-        cores = feature_dataset.sparkSession.sparkContext.defaultParallelism
-        train = (
-            feature_dataset.filter(F.col("split") == TRAIN)
-            .select("features", "target_relative", "target", "level", "forecast_date")
-            .repartition(cores)
-            .cache()
-        )
         validator = TimeSeriesCrossValidator(
             estimator=estimator,
             estimatorParamMaps=grid,
@@ -343,6 +369,9 @@ def build_candidate_asset(candidate: Candidate) -> SparkAsset:
         yield dg.Output(
             tuned.bestModel,
             metadata={
+                "tuning": "search",
+                "tuning_reason": tuning.reason,
+                "params_from_run": context.run_id,
                 "profile": config.profile,
                 "best_params": params,
                 "cv_rmse": float(min(tuned.avgMetrics)),
@@ -350,12 +379,54 @@ def build_candidate_asset(candidate: Candidate) -> SparkAsset:
                 "grid_points": len(grid),
                 "training_seconds": round(seconds, 2),
                 "cv_grid": frame_table(grid_table),
+                **tuned_on,
                 **tracked,
             },
         )
         yield check
 
     return _candidate
+
+
+def refit(context, config: TrainingConfig, tracking, candidate: Candidate, estimator, train, tuning, tuned_on: dict):
+    """One fit on the whole training split at the parameters `tuning.source`'s search chose (no folds, no grid);
+    its cross-validation RMSE is that search's, named as such."""
+    source = tuning.source
+    params = {estimator.getParam(name): value for name, value in source.params.items()}
+    started = time.perf_counter()
+    model = estimator.copy(params).fit(train)
+    seconds = time.perf_counter() - started
+    train.unpersist()
+    context.log.info(f"{candidate.label}: refit at {source.params} in {seconds:.1f}s")
+    tracked = tracking.log_candidate(
+        context,
+        candidate.name,
+        {**source.params, "profile": config.profile, "tuning": "refit", "params_from_run": source.run_id},
+        [],
+        {"training_seconds": seconds},
+    )
+    yield dg.Output(
+        model,
+        metadata={
+            "tuning": "refit",
+            "tuning_reason": tuning.reason,
+            "params_from_run": source.run_id,
+            "profile": config.profile,
+            "best_params": best_params(candidate, model),
+            "cv_rmse": source.cv_rmse,  # the search's: model_comparison ranks combination members by it
+            "grid_points": 1,
+            "training_seconds": round(seconds, 2),
+            **tuned_on,
+            **tracked,
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name=FINITE_METRICS,
+        passed=True,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"grid_points": 1, "non_finite": 0},
+        description=f"refit at the parameters of run {source.run_id[:8]}: no grid point was scored",
+    )
 
 
 CANDIDATE_ASSETS = {c.name: build_candidate_asset(c) for c in CANDIDATES}
