@@ -5,8 +5,8 @@ minio-init does), a Spark standalone master and worker from PySpark's own launch
 the user-code gRPC server, dagster-webserver and dagster-daemon (deploy/workspace.yaml, pointed at the
 loopback port). Then it launches ml_pipeline through the webserver's GraphQL API, waits for success, checks
 that the Spark work ran on the standalone cluster and that the artifacts are in MinIO, drops a sales file in
-the landing bucket, waits for the daemon's sensor to launch a run for it and terminates that run from the UI's
-API (a daemon-launched run is run to success in test_ui.py). Everything is shut down
+the landing bucket and waits for the daemon's sensor to launch a run for it that starts (a daemon-launched run is
+run to success in test_ui.py). Everything is shut down, with that run in flight
 at the end, pass or fail: processes stopped, ports released, temporary folders removed.
 
     python -m deploy.smoke      (from the repository; make smoke: with MINIO_BIN and FORECAST_S3A_JARS set)
@@ -277,10 +277,6 @@ query Runs($key: String!, $value: String!) {
     ... on Runs { results { runId status tags { key value } } }
   }
 }"""
-TERMINATE = """
-mutation Terminate($runId: String!) {
-  terminateRun(runId: $runId) { __typename ... on PythonError { message } ... on TerminateRunFailure { message } }
-}"""
 STEP_STATS = """
 query Steps($runId: ID!) {
   runOrError(runId: $runId) { ... on Run { stepStats { stepKey startTime endTime } } }
@@ -505,28 +501,18 @@ def main() -> int:
                 and tags["dagster/asset_partition_range_start"] == UPLOADED_WEEK
             )
             say(f"sensor launched run {triggered['runId']} for {tags['forecast/file']}")
-            # The run itself is the one above with the sensor's run config (the daemon-launched run is run to
-            # success in test_ui.py): stopped here through the UI's terminate, which must end it and its Spark
-            # application on the cluster without moving a pointer.
+            # The run itself is the one above with the sensor's run config (a daemon-launched run is run to success
+            # in test_ui.py): here it must start, as the daemon's; the shutdown below stops it in flight and must
+            # still release every port.
             wait_for(
                 "the sensor's run to start",
-                lambda: (
-                    graphql(web, RUN_STATUS, {"runId": triggered["runId"]})["runOrError"]["status"]
-                    in ("STARTED", *FINISHED)
-                ),
+                lambda: graphql(web, RUN_STATUS, {"runId": triggered["runId"]})["runOrError"]["status"]
+                in ("STARTED", *FINISHED),
                 300,
                 processes,
                 every=2,
             )
-            terminated = graphql(web, TERMINATE, {"runId": triggered["runId"]})["terminateRun"]
-            assert terminated["__typename"] == "TerminateRunSuccess", terminated
-            status = wait_for_run(web, triggered["runId"], processes, timeout=300)
-            assert status == "CANCELED", f"sensor run ended {status}:\n{processes.tail('user-code', 80)}"
-            manifest = json.loads(
-                s3.get_object(Bucket="ml-models", Key="production_model/_manifest.json")["Body"].read()
-            )
-            assert manifest["current"]["__all__"]["run_id"] == run_id, manifest  # still the first run's model
-            say("sensor-launched run terminated from the UI: canceled, production_model still version 1")
+            say(f"sensor-launched run {triggered['runId'][:8]} started; shutting down with it in flight")
         except BaseException:
             for name, _ in processes.started:
                 print(f"---- {name} (last lines) ----\n{processes.tail(name)}", file=sys.stderr)
