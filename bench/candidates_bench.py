@@ -55,6 +55,23 @@ def grid_of(estimator, grid: dict) -> list[dict]:
     return builder.build()
 
 
+def stored_feature_dataset(warehouse: Path):
+    """A local Spark session (the product's driver memory and shuffle partitions) and the current feature_dataset
+    of `warehouse`: (spark, its path, the frame)."""
+    manifest = json.loads((warehouse / "ml-data" / "feature_dataset" / "_manifest.json").read_text())
+    path = warehouse / "ml-data" / manifest["current"]["__all__"]["key"]
+    python_for_spark_tasks()
+    spark = (
+        SparkSession.builder.master("local[*]")
+        .config("spark.driver.memory", "6g")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark, path, spark.read.parquet(str(path))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("warehouse", type=Path)
@@ -67,18 +84,7 @@ def main() -> None:
         help="also tune and fit each variant once per horizon (direct models) beside the horizon-as-a-feature one",
     )
     args = ap.parse_args()
-    manifest = json.loads((args.warehouse / "ml-data" / "feature_dataset" / "_manifest.json").read_text())
-    path = args.warehouse / "ml-data" / manifest["current"]["__all__"]["key"]
-    python_for_spark_tasks()
-    spark = (
-        SparkSession.builder.master("local[*]")
-        .config("spark.driver.memory", "6g")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    data = spark.read.parquet(str(path))
+    spark, path, data = stored_feature_dataset(args.warehouse)
     cores = spark.sparkContext.defaultParallelism
     train = (
         data.filter(F.col("split") == TRAIN)

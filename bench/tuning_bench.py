@@ -24,15 +24,16 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
-from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from forecast_assets.features.assets import HOLDOUT, TRAIN  # noqa: E402
 from forecast_assets.ml.features import LevelRescaler, weekly_origin  # noqa: E402
 from forecast_assets.ml.metrics import evaluate_forecasts  # noqa: E402
 from forecast_assets.ml.tuning import ProgressEvaluator, TimeSeriesCrossValidator  # noqa: E402
-from forecast_assets.resources.spark import python_for_spark_tasks  # noqa: E402
 from forecast_assets.training.assets import CANDIDATES, best_params, predicting_into  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from candidates_bench import stored_feature_dataset  # noqa: E402
 
 
 def main() -> None:
@@ -42,18 +43,7 @@ def main() -> None:
     ap.add_argument("--weeks", type=int, default=1, help="how many weeks old last week's search is")
     ap.add_argument("--folds", type=int, default=3)
     args = ap.parse_args()
-    manifest = json.loads((args.warehouse / "ml-data" / "feature_dataset" / "_manifest.json").read_text())
-    path = args.warehouse / "ml-data" / manifest["current"]["__all__"]["key"]
-    python_for_spark_tasks()
-    spark = (
-        SparkSession.builder.master("local[*]")
-        .config("spark.driver.memory", "6g")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    data = spark.read.parquet(str(path))
+    spark, path, data = stored_feature_dataset(args.warehouse)
     cores = spark.sparkContext.defaultParallelism
     columns = ("features", "target_relative", "target", "level", "forecast_date")
     train = data.filter(F.col("split") == TRAIN).select(*columns).repartition(cores).cache()
