@@ -506,8 +506,10 @@ def main() -> int:
             # still release every port.
             wait_for(
                 "the sensor's run to start",
-                lambda: graphql(web, RUN_STATUS, {"runId": triggered["runId"]})["runOrError"]["status"]
-                in ("STARTED", *FINISHED),
+                lambda: (
+                    graphql(web, RUN_STATUS, {"runId": triggered["runId"]})["runOrError"]["status"]
+                    in ("STARTED", *FINISHED)
+                ),
                 300,
                 processes,
                 every=2,
