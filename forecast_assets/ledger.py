@@ -1,4 +1,4 @@
-"""The production model's lifecycle: the promotion ledger and the one-step rollback.
+"""The production model's promotion ledger (the rollback job that also writes it: serving/rollback.py).
 
 The ledger (`ml-experiments/ledger/production_model.json`) is an append-only document: one entry per
 promotion, refusal and rollback, each naming the version it left serving, why, and what it saw. The

@@ -1,6 +1,6 @@
 """Ingestion: sales files from the landing area (`raw-data`) -> the weekly `raw_sales` partitions, with the
-blocking checks every row is held to. Reading files is landing/'s business; this module decides what a run
-of some weeks stores, quarantines and reports."""
+blocking checks every row is held to. Reading files is landing/'s business, the run of some weeks intake.py's;
+this module is the asset, its config and its checks."""
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal

@@ -1,4 +1,5 @@
-"""Monitoring: the next H days' `sales_forecast` from the production model, and `drift_score`."""
+"""Serving: `sales_forecast`, the next H days from the production model with conformal intervals, and
+`shadow_forecast`, the same days from the model that does not serve."""
 
 import math
 from datetime import date, timedelta

@@ -1,4 +1,5 @@
-"""Training: three candidate regressors, each tuned by time-ordered cross-validation on the training split."""
+"""Training: the candidate regressors, each tuned by time-ordered cross-validation on the training split, or refit
+at the parameters of its last search (training/retune.py)."""
 
 import math
 import time
