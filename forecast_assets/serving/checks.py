@@ -15,7 +15,7 @@ from forecast_assets.ml.report import ComparisonReport
 @dg.asset_check(
     asset="production_model",
     blocking=True,
-    additional_ins={**{"raw_sales": dg.AssetIn()}, "model_comparison": dg.AssetIn()},
+    additional_ins={"raw_sales": dg.AssetIn(), "model_comparison": dg.AssetIn()},
 )
 def production_model_serves(
     production_model: PipelineModel, raw_sales: DataFrame, model_comparison: dict

@@ -295,7 +295,7 @@ def build_candidate_asset(candidate: Candidate) -> SparkAsset:
     ):
         estimator = candidate.estimator()
         shape, data_end = retune.data_of(context.instance)
-        fell_behind = retune.champion_fell_behind(context.instance) if config.tuning == "auto" else (False, "")
+        behind, why = retune.champion_fell_behind(context.instance) if config.tuning == "auto" else (False, "")
         tuning = retune.decide(
             config.tuning,
             retune.last_search(context.instance, context.asset_key) if config.tuning != "search" else None,
@@ -304,7 +304,7 @@ def build_candidate_asset(candidate: Candidate) -> SparkAsset:
             data_end=data_end,
             retune_weeks=config.retune_weeks,
             drift=context.run.tags.get(TRIGGER_TAG) == "drift",
-            fell_behind=fell_behind[1] if fell_behind[0] else None,
+            fell_behind=why if behind else None,
         )
         context.log.info(f"{candidate.label}: {tuning.reason}")
         # As many partitions as cores: tree fits on this data are bound by tasks per job, not by rows.

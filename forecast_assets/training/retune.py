@@ -20,8 +20,6 @@ from datetime import date
 
 import dagster as dg
 
-TUNING_MODES = ("search", "refit", "auto")
-
 
 @dataclass(frozen=True)
 class Search:
@@ -40,10 +38,6 @@ class Tuning:
     search: bool
     reason: str
     source: Search | None = None  # the search whose parameters a refit uses
-
-    @property
-    def mode(self) -> str:
-        return "search" if self.search else "refit"
 
 
 def decide(
